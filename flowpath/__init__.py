@@ -1,0 +1,8 @@
+"""flowpath — fine-grained flowchart attribution with a neurosymbolic agent.
+
+The app side of the project: flowchart images to symbolic graphs, attribution of answers to
+flowchart nodes, FlowExplainBench evaluation and the agent tool library. The shared graph model
+lives in :mod:`graphsolvers.graph`.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,59 @@
+"""Exception hierarchy of the core package.
+
+Every package of the project roots its errors in :class:`ToolkitError`, so a caller can catch
+everything the project raises on purpose with one ``except`` clause, and CLIs can turn exactly
+those errors (and nothing else) into a one-line message with exit code 2.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConvergenceError",
+    "GraphValidationError",
+    "MermaidSyntaxError",
+    "ToolkitError",
+]
+
+
+class ToolkitError(Exception):
+    """Base of every error the project raises deliberately (core and apps)."""
+
+
+class GraphValidationError(ToolkitError):
+    """A graph (or its JSON / networkx form) breaks a rule of the shared graph model.
+
+    The message names the offending node or edge and what is allowed.
+    """
+
+
+class MermaidSyntaxError(ToolkitError, ValueError):
+    """Mermaid flowchart text that cannot be parsed.
+
+    Attributes
+    ----------
+    line, column : int
+        1-based position of the problem in the source text.
+    """
+
+    def __init__(self, message: str, line: int, column: int) -> None:
+        self.reason = message
+        self.line = line
+        self.column = column
+        super().__init__(f"line {line}, column {column}: {message}")
+
+
+class ConvergenceError(ToolkitError, RuntimeError):
+    """An iterative solver stopped before reaching its tolerance.
+
+    Attributes
+    ----------
+    n_iter : int
+        Iterations performed.
+    residual : float
+        Residual when the solver stopped.
+    """
+
+    def __init__(self, message: str, *, n_iter: int, residual: float) -> None:
+        self.n_iter = n_iter
+        self.residual = residual
+        super().__init__(f"{message} (after {n_iter} iterations, residual {residual:.3g})")

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from flowpath.cli import main
+
+
+def test_demo_prints_the_sample_chart(capsys) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "13 nodes, 15 edges" in out
+    assert "C -> E  [No]" in out and "decision  Payment approved?" in out
+
+
+def test_no_command_prints_help_and_exits_2() -> None:
+    proc = subprocess.run([sys.executable, "-m", "flowpath"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "usage: flowpath" in proc.stderr

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from graphsolvers.cli import main
+from graphsolvers.graph import Graph
+from graphsolvers.mermaid import parse_mermaid
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "bench_data" / "samples" / "order_fulfilment.mmd"
+
+
+def test_convert_mermaid_to_json_and_back(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "g.json"
+    assert main(["convert", str(SAMPLE), "-o", str(out)]) == 0
+    graph = Graph.from_json(out.read_text())
+    assert graph == parse_mermaid(SAMPLE.read_text())
+    assert main(["convert", str(out)]) == 0
+    assert parse_mermaid(capsys.readouterr().out) == graph
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "match"),
+    [
+        (None, "missing.mmd", "no such file"),
+        (b"\xff\xfe\x00", "binary.mmd", "not UTF-8"),
+        (b"flowchart TD\n  A --> ", "broken.mmd", "line 2, column"),
+        (b'{"nodes": [{"id": "a"}, {"id": "a"}]}', "dup.json", "duplicate node id 'a'"),
+        (b"", "empty.json", "not valid JSON"),
+        (b"A --> B", "graph.txt", "expected a 'flowchart' or 'graph' header"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tmp_path: Path, content: bytes | None, name: str, match: str) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    out = tmp_path / "out.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "graphsolvers.cli", "convert", str(path), "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and match in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists() and list(tmp_path.glob(".out.json*")) == []
+
+
+def test_usage_error_is_one_line() -> None:
+    proc = subprocess.run([sys.executable, "-m", "graphsolvers.cli", "convert"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--help" in proc.stderr
+
+
+def test_published_schema_is_current() -> None:
+    published = json.loads((REPO / "docs" / "graph.schema.json").read_text())
+    assert published == Graph.model_json_schema(), "run: graphsolvers schema > docs/graph.schema.json"
