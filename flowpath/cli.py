@@ -6,9 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from graphsolvers.cli_support import OneLineArgumentParser, add_verbosity, run_cli
+from flowpath.errors import InputError
+from graphsolvers.cli_support import OneLineArgumentParser, add_verbosity, run_cli, write_atomic
 from graphsolvers.graph import Graph
 from graphsolvers.io import load_graph
+
+GRAPH_SUFFIXES = {".json", ".mmd", ".mermaid"}
+DEMO_QUESTION = "What happens when the card payment is declined?"
+DEMO_ANSWER = "The customer is emailed to update the payment details, and the card is charged again."
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CHART = REPO_ROOT / "bench_data" / "samples" / "order_fulfilment.mmd"
@@ -26,18 +31,136 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="run the main job on a committed sample chart",
-        description="Parse the committed sample flowchart into the shared graph model and print it.",
+        description="Attribute an answer about the committed sample flowchart and print the grounding nodes.",
     )
-    demo.add_argument("--chart", type=Path, default=SAMPLE_CHART, help="Mermaid or graph-JSON file (default: sample)")
+    demo.add_argument("--chart", type=Path, default=SAMPLE_CHART, help="chart file (default: the committed sample)")
     demo.set_defaults(func=_demo)
+
+    attribute = sub.add_parser(
+        "attribute",
+        help="which nodes of a flowchart ground an answer",
+        description="Return the minimal set of flowchart nodes (ids, texts, regions) that ground ANSWER to "
+        "QUESTION, with the path between them and the agent's reasoning trace. CHART is a flowchart image "
+        "or a graph file (.mmd Mermaid, .json graph).",
+        epilog='Example:\n  flowpath attribute chart.png -q "What if the payment fails?" -a "Email the customer" '
+        "--overlay out.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    attribute.add_argument("chart", type=Path, help="flowchart image (PNG/JPEG/WebP/BMP) or .mmd/.json graph")
+    attribute.add_argument("-q", "--question", required=True, help="the question asked about the chart")
+    attribute.add_argument("-a", "--answer", required=True, help="the answer to attribute (e.g. an LLM's)")
+    attribute.add_argument("--json", action="store_true", help="print the full result as JSON")
+    attribute.add_argument("--overlay", type=Path, help="write the chart image with attributed nodes highlighted")
+    attribute.add_argument("--no-embeddings", action="store_true", help="lexical grounding only (no MiniLM)")
+    attribute.set_defaults(func=_attribute)
+
+    bench = sub.add_parser(
+        "bench",
+        help="score attribution on FlowExplainBench",
+        description="Run the agent and two baselines (lexical overlap, embedding top-k) over FlowExplainBench and "
+        "report micro precision/recall/F1 overall, by domain and by question type. Empty predictions count as "
+        "misses. The benchmark comes from the public FollowTheFlow repository (its data/ folder), accepted "
+        "unchanged.",
+        epilog="Example:\n  flowpath bench --data ../shared/flowexplainbench/dev --graph-source mermaid "
+        "--report report.md",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_argument("--data", type=Path, help="FollowTheFlow data/ folder (default: $FLOWEXPLAINBENCH_DIR)")
+    bench.add_argument(
+        "--graph-source",
+        choices=["image", "mermaid"],
+        default="image",
+        help="parse chart images (default) or use the Mermaid source as an oracle graph",
+    )
+    bench.add_argument("--out", type=Path, help="write one JSON line of predictions per question here")
+    bench.add_argument("--report", type=Path, help="write a Markdown report here")
+    bench.add_argument("--limit", type=int, help="only the first N questions")
+    bench.add_argument("--workers", type=int, default=1, help="processes for parsing chart images (default 1)")
+    bench.add_argument("--no-embeddings", action="store_true", help="lexical grounding only (no MiniLM)")
+    bench.set_defaults(func=_bench)
     return parser
 
 
+def _load_chart(path: Path) -> Graph | Path:
+    """A graph file is loaded; an image path is handed to the agent (which parses it)."""
+    if not path.is_file():
+        raise InputError(f"no such file: {str(path)!r}")
+    return load_graph(path) if path.suffix.lower() in GRAPH_SUFFIXES else path
+
+
 def _demo(args: argparse.Namespace) -> int:
-    graph = load_graph(args.chart)
-    print(f"{args.chart.name}: {len(graph.nodes)} nodes, {len(graph.edges)} edges")
-    print(format_graph(graph))
+    from flowpath.agent.graph import build_agent
+
+    chart = _load_chart(args.chart)
+    print(f"chart: {args.chart.name}")
+    print(f"question: {DEMO_QUESTION}")
+    print(f"answer:   {DEMO_ANSWER}")
+    result = build_agent().attribute(chart, DEMO_QUESTION, DEMO_ANSWER)
+    print(format_result(result))
     return 0
+
+
+def _attribute(args: argparse.Namespace) -> int:
+    from flowpath.agent.graph import build_agent
+
+    chart = _load_chart(args.chart)
+    result = build_agent(use_embeddings=not args.no_embeddings).attribute(chart, args.question, args.answer)
+    if args.overlay:
+        if not isinstance(chart, Path):
+            raise InputError("--overlay needs a chart image, not a graph file")
+        from flowpath.overlay import attribution_overlay
+
+        write_atomic(args.overlay, attribution_overlay(chart, result))
+    print(result.model_dump_json(indent=2) if args.json else format_result(result))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from flowpath.agent.graph import build_agent
+    from flowpath.bench.dataset import data_dir, load_items
+    from flowpath.bench.run import markdown_report, prediction_rows, run_bench, summary_table, write_jsonl
+
+    if args.limit is not None and args.limit < 1:
+        raise InputError(f"--limit must be at least 1, got {args.limit}")
+    folder = data_dir(args.data)
+    items = load_items(folder, limit=args.limit)
+    agent = build_agent(use_embeddings=not args.no_embeddings)
+    kwargs = {}
+    if args.graph_source == "image":
+        from flowpath.bench.images import image_sources
+
+        kwargs = image_sources(folder, items, workers=args.workers)
+    run = run_bench(
+        items,
+        agent=agent,
+        source=args.graph_source,
+        progress=lambda it: tqdm(it, total=len(items), desc="questions", unit="q"),
+        **kwargs,
+    )
+    if args.out:
+        write_atomic(args.out, write_jsonl(prediction_rows(run)))
+    if args.report:
+        write_atomic(args.report, markdown_report(run))
+    print(summary_table(run))
+    return 0
+
+
+def format_result(result) -> str:
+    """Human-readable attribution: nodes with scores and regions, path edges, reason."""
+    if not result.nodes:
+        return f"no attribution: {result.reason}"
+    lines = [f"attributed nodes ({result.intent}):"]
+    for n in result.nodes:
+        box = f"  bbox={[round(v) for v in n.bbox]}" if n.bbox else ""
+        lines.append(f"  {n.id:<4} {n.kind:<9} {n.score:.2f}  {n.text}{box}")
+    if result.edges:
+        lines.append("path edges:")
+        lines += [f"  {e.source} -> {e.target}" + (f"  [{e.label}]" if e.label else "") for e in result.edges]
+    lines.append(f"reason: {result.reason}")
+    lines += [f"warning: {w}" for w in result.warnings]
+    return "\n".join(lines)
 
 
 def format_graph(graph: Graph) -> str:

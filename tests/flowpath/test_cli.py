@@ -6,11 +6,11 @@ import sys
 from flowpath.cli import main
 
 
-def test_demo_prints_the_sample_chart(capsys) -> None:
+def test_demo_attributes_on_the_sample_chart(capsys) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert "13 nodes, 15 edges" in out
-    assert "C -> E  [No]" in out and "decision  Payment approved?" in out
+    assert "attributed nodes" in out
+    assert "Email the customer to update payment details" in out and "I -> J  [No]" in out
 
 
 def test_no_command_prints_help_and_exits_2() -> None:

@@ -1,0 +1,249 @@
+"""The default policy: a neurosymbolic planner over the graph tools (no LLM, CPU only).
+
+The planner reads the question's intent from its wording (a structural question about
+successors, paths or degrees, a "what comes next" question, or a content question), resolves
+the nodes the question names, calls graph tools from :mod:`graphsolvers.queries` (each call is
+recorded in the trace) and returns a minimal, flow-consistent node selection:
+
+- structural questions: the named nodes plus what the tool answer consists of (e.g. the path);
+- "next steps after X": X and the following steps along the flow;
+- content questions: the nodes that best match the answer (lexical + MiniLM), the node the
+  question starts from, the nodes that connect them along the flow when the gap is short, and the
+  decision whose branch leads into an answer node when the question hinges on a condition.
+
+If neither the answer nor the question matches the chart, the selection is empty and says so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from flowpath.agent.embed import Embedder
+from flowpath.agent.grounding import Grounding, ground, lexical_scores
+from flowpath.agent.result import ToolCall
+from flowpath.agent.text import content_tokens, normalise, quoted_spans
+from graphsolvers import queries
+from graphsolvers.graph import Graph
+
+__all__ = ["PlannerConfig", "Selection", "Toolbox", "symbolic_policy"]
+
+_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "next": 1}
+_CONDITION = re.compile(r"\b(if|when|whether|unless|otherwise|in case|in the event|not|no|yes|fails?|instead)\b")
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """Thresholds of the symbolic policy (global, not per chart)."""
+
+    unrelated_below: float = 0.22  # answer and question both match no node this well -> empty attribution
+    anchor_ratio: float = 0.85  # answer anchors: within this share of the best answer match
+    anchor_floor: float = 0.25
+    question_floor: float = 0.35  # a node the question names must match at least this well
+    max_gap: int = 3  # connect question and answer anchors when at most this many edges apart
+    max_anchors: int = 3
+
+
+@dataclass
+class Selection:
+    """What a policy returns: chosen nodes with scores, the reason, the intent and the trace."""
+
+    scores: dict[str, float]
+    reason: str
+    intent: str
+    trace: list[ToolCall] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Toolbox:
+    """Graph tools bound to one graph; every call lands in ``trace``."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.trace: list[ToolCall] = []
+
+    def call(self, tool: str, **args: Any) -> Any:
+        result = getattr(queries, tool)(self.graph, **args)
+        self.trace.append(ToolCall(tool=tool, args=args, result=_jsonable(result)))
+        return result
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def symbolic_policy(
+    graph: Graph,
+    question: str,
+    answer: str,
+    *,
+    embedder: Embedder | None,
+    config: PlannerConfig | None = None,
+) -> Selection:
+    """Attribute ``answer`` to nodes of ``graph`` with the symbolic planner.
+
+    Examples
+    --------
+    >>> from graphsolvers.mermaid import parse_mermaid
+    >>> g = parse_mermaid('''flowchart TD
+    ...     A(["Start"]) --> B["Preheat the oven"] --> C{"Is the dough ready?"}
+    ...     C -->|Yes| D["Bake for 20 minutes"]
+    ...     C -->|No| E["Knead again"] --> C''')
+    >>> sel = symbolic_policy(g, 'Is the node ""Knead again"" direct successor of the node ""Preheat the oven""?',
+    ...                       "No", embedder=None)
+    >>> sorted(sel.scores), sel.intent
+    (['B', 'E'], 'successor')
+    """
+    config = config or PlannerConfig()
+    tools = Toolbox(graph)
+    if not graph.nodes:
+        return Selection({}, "the chart has no nodes", "empty", tools.trace)
+    g = ground(graph, question, answer, embedder)
+    for intent in (_degree_question, _adjacency_question, _path_question, _next_steps_question):
+        sel = intent(graph, question, answer, g, tools, embedder)
+        if sel is not None:
+            return sel
+    return _content_question(graph, question, g, tools, config)
+
+
+# ---------------------------------------------------------------------- node resolution
+def _resolve(graph: Graph, span: str, embedder: Embedder | None) -> str | None:
+    """The node whose text the quoted ``span`` names (exact, then closest match)."""
+    want = normalise(span).strip(" .?!\"'")
+    for n in graph.nodes:
+        if normalise(n.text).strip(" .?!\"'") == want:
+            return n.id
+    texts = [n.text for n in graph.nodes]
+    cov_node, cov_text = lexical_scores(texts, span)
+    score = 0.5 * (cov_node + cov_text)
+    if embedder is not None:
+        vecs = embedder.embed([*texts, span])
+        score = score + 0.5 * np.clip(vecs[:-1] @ vecs[-1], 0, 1)
+    best = int(np.argmax(score))
+    return graph.nodes[best].id if score[best] > 0.3 else None
+
+
+def _named_nodes(graph: Graph, question: str, embedder: Embedder | None) -> list[str]:
+    ids = [_resolve(graph, s, embedder) for s in quoted_spans(question)]
+    return [i for i in ids if i is not None]
+
+
+# ---------------------------------------------------------------------- structural intents
+def _adjacency_question(graph, question, answer, g, tools, embedder) -> Selection | None:
+    m = re.search(r"\b(?:direct|immediate)\s+(successor|predecessor)", question, re.I)
+    if not m:
+        return None
+    named = _named_nodes(graph, question, embedder)
+    if len(named) < 2:
+        return None
+    a, b = named[:2]
+    relation = m.group(1).lower()
+    tools.call("neighbours", node_id=b, direction="out" if relation == "predecessor" else "in")
+    return Selection(
+        {a: 1.0, b: 1.0},
+        f"the question asks whether {a} is a direct {relation} of {b}; both nodes ground the answer",
+        relation,
+        tools.trace,
+    )
+
+
+def _path_question(graph, question, answer, g, tools, embedder) -> Selection | None:
+    q = normalise(question)
+    if not re.search(r"shortest path|minimum (?:possible )?(?:number of )?steps|fewest steps|path (?:from|between)", q):
+        return None
+    named = _named_nodes(graph, question, embedder)
+    if len(named) < 2:
+        return None
+    a, b = named[:2]
+    path = tools.call("shortest_path", source=a, target=b) or tools.call("shortest_path", source=b, target=a)
+    nodes = path or [a, b]
+    return Selection(
+        dict.fromkeys(nodes, 1.0),
+        f"shortest path between {a} and {b}: {' -> '.join(nodes)}" if path else f"no directed path {a}..{b}",
+        "path",
+        tools.trace,
+    )
+
+
+def _degree_question(graph, question, answer, g, tools, embedder) -> Selection | None:
+    m = re.search(r"\b(?:maximum|max|highest|largest)\s+(in|out)-?degree", question, re.I)
+    if not m:
+        return None
+    which = m.group(1).lower()
+    value, nodes = tools.call(f"max_{which}_degree")
+    return Selection(
+        dict.fromkeys(nodes, 1.0),
+        f"the maximum {which}-degree is {value}, reached by {', '.join(nodes)}",
+        f"max_{which}_degree",
+        tools.trace,
+    )
+
+
+def _next_steps_question(graph, question, answer, g, tools, embedder) -> Selection | None:
+    q = normalise(question)
+    m = re.search(r"\bnext (one|two|three|four|five|\d)?\s*(?:steps?|actions?|nodes?)\b", q)
+    if not m or not re.search(r"\bafter\b|\bfollowing\b|\bonce\b", q):
+        return None
+    count = int(m.group(1)) if m.group(1) and m.group(1).isdigit() else _NUMBERS.get(m.group(1) or "next", 1)
+    sq = g.score_question()
+    start_i = int(np.argmax(sq))
+    start = graph.nodes[start_i].id
+    sa = dict(zip(g.node_ids, g.score_answer(), strict=True))
+    chain = [start]
+    for _ in range(count):
+        succ = tools.call("neighbours", node_id=chain[-1], direction="out")
+        succ = [s for s in succ if s not in chain]
+        if not succ:
+            break
+        chain.append(max(succ, key=lambda s: sa[s]))
+    return Selection(
+        dict.fromkeys(chain, 1.0),
+        f"the question starts after {start}; the next {count} step(s) along the flow are {', '.join(chain[1:])}",
+        "next_steps",
+        tools.trace,
+    )
+
+
+# ---------------------------------------------------------------------- content questions
+def _content_question(graph: Graph, question: str, g: Grounding, tools: Toolbox, cfg: PlannerConfig) -> Selection:
+    ids = g.node_ids
+    sa, sq = g.score_answer(), g.score_question()
+    if max(sa.max(), sq.max()) < cfg.unrelated_below or not content_tokens(question + " "):
+        return Selection(
+            {}, "neither the answer nor the question matches any node of the chart", "unrelated", tools.trace
+        )
+    order = list(np.argsort(-sa, kind="stable"))
+    top = float(sa[order[0]])
+    anchors = [int(i) for i in order[: cfg.max_anchors] if sa[i] >= max(cfg.anchor_ratio * top, cfg.anchor_floor)]
+    chosen: dict[str, float] = {ids[i]: float(sa[i]) for i in anchors}
+    reason = [f"answer matches {', '.join(chosen)}"] if chosen else []
+
+    qi = int(np.argmax(sq))
+    if sq[qi] >= cfg.question_floor and ids[qi] not in chosen:
+        q_node = ids[qi]
+        chosen[q_node] = float(sq[qi])
+        reason.append(f"the question starts from {q_node}")
+        for a in list(chosen):
+            if a == q_node:
+                continue
+            path = tools.call("shortest_path", source=q_node, target=a) or tools.call(
+                "shortest_path", source=a, target=q_node
+            )
+            if path and len(path) - 1 <= cfg.max_gap:
+                for n in path:
+                    chosen.setdefault(n, 0.5)
+                if len(path) > 2:
+                    reason.append(f"connected along {' -> '.join(path)}")
+    if _CONDITION.search(normalise(question)):
+        for a in list(chosen):
+            for e in graph.edges:
+                if e.target == a and e.label and graph.node(e.source).kind == "decision" and e.source not in chosen:
+                    tools.call("decision_branches", node_id=e.source)
+                    chosen[e.source] = 0.5
+                    reason.append(f"{e.source} decides the branch '{e.label}' into {a}")
+    return Selection(chosen, "; ".join(reason) or "best matching nodes", "lookup", tools.trace)

@@ -1,0 +1,53 @@
+"""FlowExplainBench in the public FollowTheFlow ``data/`` layout, read where it lies (never copied)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from flowpath.errors import InputError
+
+__all__ = ["BenchItem", "data_dir", "load_items"]
+
+
+class BenchItem(BaseModel):
+    """One question of the benchmark."""
+
+    id: str
+    key: str
+    mermaid: str
+    q: str
+    a1: str
+    type: str
+    attribution: list[str]
+    domain: str
+
+
+def data_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """The benchmark folder: ``path``, else ``$FLOWEXPLAINBENCH_DIR``.
+
+    Raises
+    ------
+    InputError
+        If neither is given or the folder has no ``dataset.json``.
+    """
+    raw = path or os.environ.get("FLOWEXPLAINBENCH_DIR")
+    if not raw:
+        raise InputError("no benchmark folder: pass --data DIR or set FLOWEXPLAINBENCH_DIR to FollowTheFlow's data/")
+    folder = Path(raw)
+    if not (folder / "dataset.json").is_file():
+        raise InputError(f"{str(folder)!r} has no dataset.json (expected the FollowTheFlow data/ layout)")
+    return folder
+
+
+def load_items(folder: Path, *, limit: int | None = None) -> list[BenchItem]:
+    """Questions of ``dataset.json`` in file order (the first ``limit`` if given)."""
+    try:
+        raw = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
+        items = [BenchItem(id=qid, **{k: v[k] for k in BenchItem.model_fields if k != "id"}) for qid, v in raw.items()]
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValidationError) as e:
+        raise InputError(f"{folder / 'dataset.json'} is not a FlowExplainBench dataset: {e}") from e
+    return items[:limit] if limit is not None else items

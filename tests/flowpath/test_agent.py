@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flowpath.agent.graph import MAX_TEXT_CHARS, build_agent
+from flowpath.agent.planner import symbolic_policy
+from flowpath.errors import InputError
+from graphsolvers.graph import Graph
+from graphsolvers.io import load_graph
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "bench_data" / "samples" / "order_fulfilment.mmd"
+
+
+@pytest.fixture(scope="module")
+def chart() -> Graph:
+    return load_graph(SAMPLE)
+
+
+@pytest.fixture(scope="module")
+def agent():
+    return build_agent(use_embeddings=False)
+
+
+def test_content_question_finds_answer_node_and_branch(chart: Graph, agent) -> None:
+    r = agent.attribute(
+        chart,
+        "What happens if the payment is not approved?",
+        "The customer is emailed to update their payment details.",
+    )
+    assert "J" in r.node_ids and "I" in r.node_ids
+    assert any(e.source == "I" and e.target == "J" and e.label == "No" for e in r.edges)
+    assert r.trace and all(t.tool for t in r.trace)
+
+
+def test_structural_questions_use_the_graph_tools(chart: Graph, agent) -> None:
+    r = agent.attribute(
+        chart,
+        'Is the node ""Charge the customer\'s card"" direct successor of the node '
+        '""Reserve the items in the warehouse""?',
+        "Yes",
+    )
+    assert sorted(r.node_ids) == ["D", "H"] and r.intent == "successor"
+    r = agent.attribute(
+        chart,
+        'How many edges exist in the shortest path between ""Receive customer order"" and ""Pack and ship the order""?',
+        "5",
+    )
+    assert r.node_ids == ["B", "C", "D", "H", "I", "L"] and r.intent == "path"
+    assert r.trace[0].tool == "shortest_path"
+    r = agent.attribute(chart, "What is the maximum indegree for the flowchart?", "2")
+    assert set(r.node_ids) == {"D", "K", "H"}
+
+
+def test_unrelated_answer_gives_empty_attribution(chart: Graph, agent) -> None:
+    r = agent.attribute(chart, "Who painted the Mona Lisa?", "Leonardo da Vinci in Florence")
+    assert r.node_ids == [] and "matches" in r.reason
+
+
+def test_non_english_text_is_handled(chart: Graph, agent) -> None:
+    r = agent.attribute(chart, "¿Qué pasa si el pago es rechazado?", "Se envía un correo al cliente.")
+    assert set(r.node_ids) <= set(chart.node_ids)
+
+
+def test_very_long_text_is_truncated_with_warning(chart: Graph, agent) -> None:
+    r = agent.attribute(chart, "What is shipped? " * 300, "Pack and ship the order")
+    assert len(r.question) == MAX_TEXT_CHARS and any("truncated" in w for w in r.warnings)
+    assert "L" in r.node_ids
+
+
+@pytest.mark.parametrize(("q", "a"), [("", "x"), ("   ", "x"), ("What?", ""), ("What?", " \n ")])
+def test_empty_question_or_answer_is_an_input_error(chart: Graph, agent, q: str, a: str) -> None:
+    with pytest.raises(InputError, match="is empty"):
+        agent.attribute(chart, q, a)
+
+
+def test_chart_without_nodes(agent) -> None:
+    r = agent.attribute(Graph(), "What happens?", "Nothing")
+    assert r.node_ids == [] and "no nodes" in r.reason
+
+
+def test_unknown_policy_and_bad_source(chart: Graph) -> None:
+    with pytest.raises(InputError, match="unknown policy"):
+        build_agent(policy="oracle")
+    with pytest.raises(InputError, match="no such image file"):
+        build_agent(use_embeddings=False).attribute("/no/such.png", "q?", "a")
+
+
+def test_policy_never_returns_unknown_ids(chart: Graph) -> None:
+    sel = symbolic_policy(
+        chart, 'Is the node ""Nonexistent step"" direct successor of the node ""Also missing""?', "No", embedder=None
+    )
+    assert set(sel.scores) <= set(chart.node_ids)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "flowpath", *args], capture_output=True, text=True)
+
+
+def test_attribute_cli_json(tmp_path: Path) -> None:
+    proc = _cli(
+        "attribute",
+        str(SAMPLE),
+        "-q",
+        "What is sent after shipping?",
+        "-a",
+        "A tracking number",
+        "--json",
+        "--no-embeddings",
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["nodes"][0]["id"] == "M"
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (("attribute", "/no/chart.mmd", "-q", "q?", "-a", "a"), "no such file"),
+        (("attribute", str(SAMPLE), "-q", " ", "-a", "a"), "question is empty"),
+        (("attribute", str(SAMPLE), "-q", "q?"), "required: -a/--answer"),
+        (("bench", "--data", "/nonexistent", "--graph-source", "mermaid"), "has no dataset.json"),
+        (("bench", "--data", str(REPO), "--limit", "0"), "--limit must be at least 1"),
+    ],
+)
+def test_cli_bad_input_is_one_line(args: tuple[str, ...], match: str) -> None:
+    proc = _cli(*args)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and match in proc.stderr, proc.stderr
+
+
+def test_bench_on_dev_subset(feb_dev: Path, tmp_path: Path) -> None:
+    out, report = tmp_path / "preds.jsonl", tmp_path / "report.md"
+    proc = _cli(
+        "bench",
+        "--data",
+        str(feb_dev),
+        "--graph-source",
+        "mermaid",
+        "--limit",
+        "40",
+        "--no-embeddings",
+        "--out",
+        str(out),
+        "--report",
+        str(report),
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 40 and {"id", "key", "type", "domain", "pred", "gold"} <= set(rows[0])
+    table = proc.stdout.splitlines()
+    all_row = next(line for line in table if line.startswith("| all |"))
+    agent_f1 = float(all_row.split("|")[5])
+    assert agent_f1 > 0.55, all_row  # lexical-only agent on the first 40 dev questions
+    assert "Worst" in report.read_text()
