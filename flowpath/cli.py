@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     attribute.add_argument("--json", action="store_true", help="print the full result as JSON")
     attribute.add_argument("--overlay", type=Path, help="write the chart image with attributed nodes highlighted")
     attribute.add_argument("--no-embeddings", action="store_true", help="lexical grounding only (no MiniLM)")
+    _add_policy(attribute)
     attribute.set_defaults(func=_attribute)
 
     bench = sub.add_parser(
@@ -77,8 +78,41 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--limit", type=int, help="only the first N questions")
     bench.add_argument("--workers", type=int, default=1, help="processes for parsing chart images (default 1)")
     bench.add_argument("--no-embeddings", action="store_true", help="lexical grounding only (no MiniLM)")
+    _add_policy(bench)
+    bench.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        help="learned policy: score each chart with a scorer trained on the other K-1 folds of "
+        "--data (honest numbers on the data the committed weights were trained on)",
+    )
+    bench.add_argument("--seed", type=int, default=0, help="fold assignment seed for --cv (default 0)")
     bench.set_defaults(func=_bench)
+
+    train = sub.add_parser(
+        "train-scorer",
+        help="train the learned policy's node scorer",
+        description="Train the node-relevance scorer of the learned policy on a FlowExplainBench folder (Mermaid "
+        "graphs), report its chart-split cross-validated F1 on content questions, and write the weights.",
+        epilog="Reproduce the committed weights:\n  flowpath train-scorer --data ../shared/flowexplainbench/dev",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("--data", type=Path, help="FollowTheFlow data/ folder (default: $FLOWEXPLAINBENCH_DIR)")
+    train.add_argument("--folds", type=int, default=5, help="cross-validation folds, split by chart (default 5)")
+    train.add_argument("--epochs", type=int, default=40, help="training epochs (default 40)")
+    train.add_argument("--seed", type=int, default=0, help="seed for folds and initialisation (default 0)")
+    train.add_argument("--out", type=Path, help="weights file (default: the committed flowpath/agent/weights/…)")
+    train.set_defaults(func=_train_scorer)
     return parser
+
+
+def _add_policy(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--policy",
+        choices=["learned", "symbolic"],
+        default="learned",
+        help="learned: tools for structural questions + trained node scorer (default); symbolic: rules only",
+    )
 
 
 def _load_chart(path: Path) -> Graph | Path:
@@ -104,7 +138,8 @@ def _attribute(args: argparse.Namespace) -> int:
     from flowpath.agent.graph import build_agent
 
     chart = _load_chart(args.chart)
-    result = build_agent(use_embeddings=not args.no_embeddings).attribute(chart, args.question, args.answer)
+    agent = build_agent(policy=args.policy, use_embeddings=not args.no_embeddings)
+    result = agent.attribute(chart, args.question, args.answer)
     if args.overlay:
         if not isinstance(chart, Path):
             raise InputError("--overlay needs a chart image, not a graph file")
@@ -124,14 +159,20 @@ def _bench(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise InputError(f"--limit must be at least 1, got {args.limit}")
+    if args.cv is not None and (args.cv < 2 or args.policy != "learned"):
+        raise InputError("--cv needs K >= 2 and the learned policy")
     folder = data_dir(args.data)
     items = load_items(folder, limit=args.limit)
-    agent = build_agent(use_embeddings=not args.no_embeddings)
-    kwargs = {}
+    agent = build_agent(policy=args.policy, use_embeddings=not args.no_embeddings)
+    kwargs: dict = {}
+    if args.cv:
+        kwargs["scorer_for"] = _cv_scorers(folder, agent, folds=args.cv, seed=args.seed)
+    elif args.policy == "learned":
+        _warn_if_in_sample(items)
     if args.graph_source == "image":
         from flowpath.bench.images import image_sources
 
-        kwargs = image_sources(folder, items, workers=args.workers)
+        kwargs.update(image_sources(folder, items, workers=args.workers))
     run = run_bench(
         items,
         agent=agent,
@@ -145,6 +186,85 @@ def _bench(args: argparse.Namespace) -> int:
         write_atomic(args.report, markdown_report(run))
     print(summary_table(run))
     return 0
+
+
+def _cv_scorers(folder: Path, agent, *, folds: int, seed: int):
+    """Fold scorers trained on the whole --data folder; chart key -> the scorer that never saw it."""
+    from tqdm import tqdm
+
+    from flowpath.agent.train import build_examples, out_of_fold_scorers
+    from flowpath.bench.dataset import load_items
+
+    all_items = load_items(folder)
+    examples = build_examples(
+        all_items,
+        embedder=agent.embedder,
+        progress=lambda it: tqdm(it, total=len(all_items), desc="cv features", unit="q"),
+    )
+    fold_of, scorers = out_of_fold_scorers(examples, folds=folds, seed=seed)
+    return lambda key: scorers[fold_of[key]] if key in fold_of else scorers[0]
+
+
+def _warn_if_in_sample(items) -> None:
+    from flowpath.agent.scorer import load_scorer
+
+    seen = set(load_scorer().trained_on)
+    overlap = len({i.key for i in items} & seen)
+    if overlap:
+        print(
+            f"note: {overlap} of these charts trained the committed scorer; these numbers are in-sample "
+            "(use --cv K for honest ones)",
+            file=sys.stderr,
+        )
+
+
+def _train_scorer(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from flowpath.agent.embed import get_embedder
+    from flowpath.agent.scorer import DEFAULT_WEIGHTS, fit_scorer
+    from flowpath.agent.train import build_examples, out_of_fold_scorers
+    from flowpath.bench.dataset import data_dir, load_items
+    from flowpath.bench.scoring import Counts
+
+    if args.folds < 2:
+        raise InputError(f"--folds must be at least 2, got {args.folds}")
+    items = load_items(data_dir(args.data))
+    examples = build_examples(
+        items, embedder=get_embedder(), progress=lambda it: tqdm(it, total=len(items), desc="features", unit="q")
+    )
+    fold_of, scorers = out_of_fold_scorers(examples, folds=args.folds, seed=args.seed, epochs=args.epochs)
+    counts = Counts()
+    for e in examples:
+        scorer = scorers[fold_of[e.item.key]]
+        probs = scorer.predict(e.features)
+        pred = probs >= scorer.threshold
+        if not pred.any():
+            pred[int(probs.argmax())] = True
+        gold = e.labels > 0
+        counts.add(int((pred & gold).sum()), int((pred & ~gold).sum()), int((~pred & gold).sum()) + _gold_outside(e))
+    print(
+        f"{len(examples)} content questions on {len(fold_of)} charts; {args.folds}-fold chart-split CV "
+        f"(scorer alone, before path joining): P {counts.precision:.3f} R {counts.recall:.3f} F1 {counts.f1:.3f}"
+    )
+    final = fit_scorer(
+        [e.features for e in examples],
+        [e.labels for e in examples],
+        seed=args.seed,
+        epochs=args.epochs,
+        trained_on=sorted(fold_of),
+    )
+    out = args.out or DEFAULT_WEIGHTS
+    tmp = out.with_name(out.name + ".tmp")
+    final.save(tmp)
+    tmp.replace(out)
+    print(f"weights written to {out}")
+    return 0
+
+
+def _gold_outside(example) -> int:
+    """Gold ids that are not nodes of the chart (defects of the gold data) still count as misses."""
+    return len(set(example.item.attribution) - set(example.graph.node_ids))
 
 
 def format_result(result) -> str:

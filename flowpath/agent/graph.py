@@ -11,7 +11,7 @@ Examples
 ...     A(["Start"]) --> B{"Is the water boiling?"}
 ...     B -->|Yes| C["Add the pasta"]
 ...     B -->|No| D["Wait two minutes"] --> B''')
->>> agent = build_agent(use_embeddings=False)
+>>> agent = build_agent(policy="symbolic", use_embeddings=False)
 >>> result = agent.attribute(chart, "What do you do if the water is not boiling yet?", "Wait two minutes")
 >>> result.node_ids
 ['B', 'D']
@@ -28,7 +28,7 @@ from typing import Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 
 from flowpath.agent.embed import Embedder, get_embedder
-from flowpath.agent.planner import PlannerConfig, Selection, symbolic_policy
+from flowpath.agent.planner import PlannerConfig, Selection, learned_policy, symbolic_policy
 from flowpath.agent.result import AttributedNode, AttributionResult, PathEdge
 from flowpath.agent.text import content_tokens
 from flowpath.errors import InputError
@@ -42,7 +42,7 @@ MAX_TEXT_CHARS = 2000
 """Questions and answers longer than this are truncated (with a warning in the result)."""
 
 Policy = Callable[..., Selection]
-POLICIES: dict[str, Policy] = {"symbolic": symbolic_policy}
+POLICIES: dict[str, Policy] = {"learned": learned_policy, "symbolic": symbolic_policy}
 
 
 class AgentState(TypedDict, total=False):
@@ -55,6 +55,7 @@ class AgentState(TypedDict, total=False):
     warnings: list[str]
     selection: Selection
     result: AttributionResult
+    scorer: Any  # optional NodeScorer override for the learned policy (cross-validation)
 
 
 class FlowPathAgent:
@@ -63,7 +64,7 @@ class FlowPathAgent:
     def __init__(
         self,
         *,
-        policy: str = "symbolic",
+        policy: str = "learned",
         use_embeddings: bool = True,
         config: PlannerConfig | None = None,
         image_parser: Callable[[Any], Graph] | None = None,
@@ -177,7 +178,9 @@ class FlowPathAgent:
         return sg.compile()
 
     # ------------------------------------------------------------------ API
-    def attribute(self, source: Graph | str | Path | Any, question: str, answer: str) -> AttributionResult:
+    def attribute(
+        self, source: Graph | str | Path | Any, question: str, answer: str, *, scorer: Any = None
+    ) -> AttributionResult:
         """Attribute ``answer`` (to ``question``) to nodes of a chart.
 
         Parameters
@@ -186,6 +189,8 @@ class FlowPathAgent:
             The flowchart; images are parsed once and cached by content hash.
         question, answer : str
             Non-empty texts; longer than :data:`MAX_TEXT_CHARS` they are truncated with a warning.
+        scorer : NodeScorer, optional
+            Overrides the learned policy's committed scorer (used for cross-validated benchmarks).
 
         Raises
         ------
@@ -195,7 +200,9 @@ class FlowPathAgent:
         for name, text in (("question", question), ("answer", answer)):
             if not isinstance(text, str) or not text.strip():
                 raise InputError(f"the {name} is empty; pass the text to attribute")
-        state = self._app.invoke({"source": source, "question": question.strip(), "answer": answer.strip()})
+        state = self._app.invoke(
+            {"source": source, "question": question.strip(), "answer": answer.strip(), "scorer": scorer}
+        )
         return state["result"]
 
 

@@ -29,7 +29,7 @@ from flowpath.agent.text import content_tokens, normalise, quoted_spans
 from graphsolvers import queries
 from graphsolvers.graph import Graph
 
-__all__ = ["PlannerConfig", "Selection", "Toolbox", "symbolic_policy"]
+__all__ = ["PlannerConfig", "Selection", "Toolbox", "learned_policy", "structural_selection", "symbolic_policy"]
 
 _NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "next": 1}
 _CONDITION = re.compile(r"\b(if|when|whether|unless|otherwise|in case|in the event|not|no|yes|fails?|instead)\b")
@@ -104,20 +104,91 @@ def symbolic_policy(
     if not graph.nodes:
         return Selection({}, "the chart has no nodes", "empty", tools.trace)
     g = ground(graph, question, answer, embedder)
-    for intent in (_degree_question, _adjacency_question, _path_question, _next_steps_question):
+    sel = structural_selection(graph, question, answer, g, tools, embedder, next_steps=True)
+    return sel or _content_question(graph, question, g, tools, config)
+
+
+def structural_selection(
+    graph: Graph,
+    question: str,
+    answer: str,
+    g: Grounding,
+    tools: Toolbox,
+    embedder: Embedder | None,
+    *,
+    next_steps: bool,
+) -> Selection | None:
+    """The selection for a structural question (degrees, adjacency, paths, next steps), or None."""
+    intents = [_degree_question, _adjacency_question, _path_question] + ([_next_steps_question] if next_steps else [])
+    for intent in intents:
         sel = intent(graph, question, answer, g, tools, embedder)
         if sel is not None:
             return sel
-    return _content_question(graph, question, g, tools, config)
+    return None
+
+
+def learned_policy(
+    graph: Graph,
+    question: str,
+    answer: str,
+    *,
+    embedder: Embedder | None,
+    config: PlannerConfig | None = None,
+    scorer=None,
+) -> Selection:
+    """Structural intents as in :func:`symbolic_policy`; content questions by the learned node scorer.
+
+    The scorer's probabilities pick the nodes (at least the best one); selected nodes at most two
+    edges apart are then joined along the flow so the attribution is a connected explanation.
+    """
+    from flowpath.agent.features import node_features
+    from flowpath.agent.scorer import load_scorer
+
+    config = config or PlannerConfig()
+    tools = Toolbox(graph)
+    if not graph.nodes:
+        return Selection({}, "the chart has no nodes", "empty", tools.trace)
+    g = ground(graph, question, answer, embedder)
+    sel = structural_selection(graph, question, answer, g, tools, embedder, next_steps=False)
+    if sel is not None:
+        return sel
+    if max(g.score_answer().max(), g.score_question().max()) < config.unrelated_below:
+        return Selection(
+            {}, "neither the answer nor the question matches any node of the chart", "unrelated", tools.trace
+        )
+    scorer = scorer or load_scorer()
+    probs = scorer.predict(node_features(graph, question, answer, g))
+    keep = [i for i in np.argsort(-probs, kind="stable") if probs[i] >= scorer.threshold] or [int(np.argmax(probs))]
+    chosen = {g.node_ids[i]: float(probs[i]) for i in keep}
+    top = np.argsort(-probs, kind="stable")[:5]
+    tools.trace.append(
+        ToolCall(
+            tool="score_nodes",
+            args={"threshold": scorer.threshold},
+            result={g.node_ids[i]: round(float(probs[i]), 4) for i in top},
+        )
+    )
+    reason = [f"scorer selects {', '.join(chosen)}"]
+    for a in list(chosen):
+        for b in list(chosen):
+            if a == b:
+                continue
+            path = queries.shortest_path(graph, a, b)
+            if 2 < len(path) <= 3 and any(n not in chosen for n in path):
+                tools.call("shortest_path", source=a, target=b)
+                for n in path[1:-1]:
+                    chosen.setdefault(n, float(probs[g.node_ids.index(n)]))
+                reason.append(f"joined {' -> '.join(path)}")
+    return Selection(chosen, "; ".join(reason), "scored", tools.trace)
 
 
 # ---------------------------------------------------------------------- node resolution
-def _resolve(graph: Graph, span: str, embedder: Embedder | None) -> str | None:
-    """The node whose text the quoted ``span`` names (exact, then closest match)."""
+def _resolve(graph: Graph, span: str, embedder: Embedder | None) -> list[str]:
+    """Nodes whose text the quoted ``span`` names: every exact match, else the single closest match."""
     want = normalise(span).strip(" .?!\"'")
-    for n in graph.nodes:
-        if normalise(n.text).strip(" .?!\"'") == want:
-            return n.id
+    exact = [n.id for n in graph.nodes if normalise(n.text).strip(" .?!\"'") == want]
+    if exact:
+        return exact
     texts = [n.text for n in graph.nodes]
     cov_node, cov_text = lexical_scores(texts, span)
     score = 0.5 * (cov_node + cov_text)
@@ -125,12 +196,12 @@ def _resolve(graph: Graph, span: str, embedder: Embedder | None) -> str | None:
         vecs = embedder.embed([*texts, span])
         score = score + 0.5 * np.clip(vecs[:-1] @ vecs[-1], 0, 1)
     best = int(np.argmax(score))
-    return graph.nodes[best].id if score[best] > 0.3 else None
+    return [graph.nodes[best].id] if score[best] > 0.3 else []
 
 
-def _named_nodes(graph: Graph, question: str, embedder: Embedder | None) -> list[str]:
-    ids = [_resolve(graph, s, embedder) for s in quoted_spans(question)]
-    return [i for i in ids if i is not None]
+def _named_nodes(graph: Graph, question: str, embedder: Embedder | None) -> list[list[str]]:
+    """Candidate nodes for each quoted span of the question (spans that match nothing are dropped)."""
+    return [c for c in (_resolve(graph, s, embedder) for s in quoted_spans(question)) if c]
 
 
 # ---------------------------------------------------------------------- structural intents
@@ -141,9 +212,15 @@ def _adjacency_question(graph, question, answer, g, tools, embedder) -> Selectio
     named = _named_nodes(graph, question, embedder)
     if len(named) < 2:
         return None
-    a, b = named[:2]
     relation = m.group(1).lower()
-    tools.call("neighbours", node_id=b, direction="out" if relation == "predecessor" else "in")
+    direction = "out" if relation == "predecessor" else "in"
+    says_yes = normalise(answer).startswith("yes")
+    pairs = [(a, b) for a in named[0] for b in named[1] if a != b] or [(named[0][0], named[1][0])]
+    # when a text names several nodes, prefer the pair the answer is true for
+    a, b = next(
+        ((a, b) for a, b in pairs if (a in queries.neighbours(graph, b, direction=direction)) == says_yes), pairs[0]
+    )
+    tools.call("neighbours", node_id=b, direction=direction)
     return Selection(
         {a: 1.0, b: 1.0},
         f"the question asks whether {a} is a direct {relation} of {b}; both nodes ground the answer",
@@ -159,7 +236,9 @@ def _path_question(graph, question, answer, g, tools, embedder) -> Selection | N
     named = _named_nodes(graph, question, embedder)
     if len(named) < 2:
         return None
-    a, b = named[:2]
+    pairs = [(a, b) for a in named[0] for b in named[1] if a != b] or [(named[0][0], named[1][0])]
+    routes = {(a, b): queries.shortest_path(graph, a, b) or queries.shortest_path(graph, b, a) for a, b in pairs}
+    a, b = min(pairs, key=lambda p: len(routes[p]) if routes[p] else 10**6)
     path = tools.call("shortest_path", source=a, target=b) or tools.call("shortest_path", source=b, target=a)
     nodes = path or [a, b]
     return Selection(

@@ -81,6 +81,7 @@ def run_bench(
     data: Path | None = None,
     graph_for: Callable[[BenchItem], Graph] | None = None,
     gold_boxes_for: Callable[[str], dict[str, tuple[float, float, float, float]]] | None = None,
+    scorer_for: Callable[[str], object] | None = None,
     progress: Callable[[Iterable[BenchItem]], Iterable[BenchItem]] = lambda it: it,
 ) -> BenchRun:
     """Score the agent and the baselines on ``items``.
@@ -88,6 +89,7 @@ def run_bench(
     With ``source="mermaid"`` graphs come from each item's Mermaid source and nodes match by id.
     With ``source="image"``, ``graph_for`` parses the chart image and ``gold_boxes_for(key)`` gives
     the gold boxes; predicted regions match gold boxes one-to-one at IoU 0.5 (and 0.7).
+    ``scorer_for(key)`` gives the learned policy a scorer that never saw chart ``key`` (cross-validation).
     """
     run = BenchRun(source=source)
     graphs: dict[str, Graph] = {}
@@ -100,7 +102,7 @@ def run_bench(
                 boxes[item.key] = gold_boxes_for(item.key)
         graph = graphs[item.key]
         t0 = time.perf_counter()
-        result = agent.attribute(graph, item.q, item.a1)
+        result = agent.attribute(graph, item.q, item.a1, scorer=scorer_for(item.key) if scorer_for else None)
         run.seconds_per_question.append(time.perf_counter() - t0)
         preds = {
             "agent": result.node_ids,

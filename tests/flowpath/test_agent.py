@@ -27,8 +27,8 @@ def agent():
     return build_agent(use_embeddings=False)
 
 
-def test_content_question_finds_answer_node_and_branch(chart: Graph, agent) -> None:
-    r = agent.attribute(
+def test_content_question_finds_answer_node_and_branch(chart: Graph) -> None:
+    r = build_agent(policy="symbolic", use_embeddings=False).attribute(
         chart,
         "What happens if the payment is not approved?",
         "The customer is emailed to update their payment details.",
@@ -36,6 +36,18 @@ def test_content_question_finds_answer_node_and_branch(chart: Graph, agent) -> N
     assert "J" in r.node_ids and "I" in r.node_ids
     assert any(e.source == "I" and e.target == "J" and e.label == "No" for e in r.edges)
     assert r.trace and all(t.tool for t in r.trace)
+
+
+def test_learned_policy_scores_nodes_and_records_the_scores(chart: Graph, agent) -> None:
+    r = agent.attribute(
+        chart,
+        "What happens if the payment is not approved?",
+        "The customer is emailed to update their payment details.",
+    )
+    assert r.intent == "scored" and "J" in r.node_ids
+    assert "A" not in r.node_ids and "K" not in r.node_ids  # start/end do not ground this answer
+    scores = r.trace[0].result
+    assert r.trace[0].tool == "score_nodes" and max(scores, key=scores.get) == "J"
 
 
 def test_structural_questions_use_the_graph_tools(chart: Graph, agent) -> None:
