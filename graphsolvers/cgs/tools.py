@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from graphsolvers.errors import GraphValidationError, ToolkitError
+from graphsolvers.errors import GraphValidationError
 from graphsolvers.fixedpoint import solve_fixed_point
 from graphsolvers.graph import Graph, ensure_graph
 
@@ -163,4 +163,3 @@ def _validated(model: type[BaseModel], kwargs: dict[str, Any]) -> Any:
 
 cgs_solve.args_schema = CgsSolveArgs  # type: ignore[attr-defined]
 cgs_predict.args_schema = CgsPredictArgs  # type: ignore[attr-defined]
-_ = ToolkitError  # the errors these tools raise all derive from it
