@@ -195,8 +195,8 @@ def anderson(
     for k in range(2, max_iter + 1):
         cur = (k - 1) % m
         residual = _residual(F[cur], X[cur])
-        if residual < best_res:
-            best_x, best_res = F[cur], residual
+        if residual < best_res:  # a copy: the ring buffer overwrites F[cur] later
+            best_x, best_res = F[cur].clone(), residual
         if residual <= tol or k == max_iter:
             break
         n_hist = min(k, m)
@@ -208,7 +208,7 @@ def anderson(
         nxt = k % m
         X[nxt] = beta * (alpha @ F[:n_hist]) + (1 - beta) * (alpha @ X[:n_hist])
         F[nxt] = f(X[nxt].reshape(shape)).reshape(-1)
-    return SolverResult(best_x.reshape(shape).clone(), k, best_res, best_res <= tol)
+    return SolverResult(best_x.reshape(shape), k, best_res, best_res <= tol)
 
 
 SOLVERS: dict[str, Solver] = {"fixed_point": fixed_point_iteration, "anderson": anderson}
@@ -467,6 +467,8 @@ class BoundGraphMap:
                 [(crow[:-1].unsqueeze(0) + offsets.unsqueeze(1) * n_edges).reshape(-1), crow[-1:] * n_heads]
             )
             col_m = (col.unsqueeze(0) + offsets.unsqueeze(1) * n).reshape(-1)
+            if n_heads * max(n, n_edges) < 2**31 - 1:  # 32-bit indices: half the memory, faster products
+                crow_m, col_m = crow_m.to(torch.int32), col_m.to(torch.int32)
             values = weight[perm].T.reshape(-1)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"

@@ -36,6 +36,7 @@ class CgsSolveArgs(BaseModel):
     )
     max_iter: int = Field(500, ge=1, le=1_000_000, description="Most solver iterations.")
     tol: float = Field(1e-8, gt=0.0, description="Relative residual at which the solver stops.")
+    device: str = Field("cpu", description="torch device, e.g. 'cpu' or 'cuda'.")
 
 
 class CgsPredictArgs(BaseModel):
@@ -50,6 +51,7 @@ class CgsPredictArgs(BaseModel):
         description="'gvi': optimal state values of an MDP graph; 'porous': normalised pore pressure."
     )
     checkpoint: str | None = Field(None, description="Checkpoint path; default: the committed CGS checkpoint.")
+    device: str = Field("cpu", description="torch device, e.g. 'cpu' or 'cuda'.")
 
 
 def cgs_solve(**kwargs: Any) -> dict[str, Any]:
@@ -79,7 +81,13 @@ def cgs_solve(**kwargs: Any) -> dict[str, Any]:
     args = _validated(CgsSolveArgs, kwargs)
     graph = ensure_graph(args.graph)
     res = solve_fixed_point(
-        graph, bias=args.bias, gamma=args.gamma, normalize=args.normalize, max_iter=args.max_iter, tol=args.tol
+        graph,
+        bias=args.bias,
+        gamma=args.gamma,
+        normalize=args.normalize,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        device=args.device,
     )
     return {"values": res.values, **res.result.summary()}
 
@@ -118,7 +126,7 @@ def cgs_predict(**kwargs: Any) -> dict[str, Any]:
     args = _validated(CgsPredictArgs, kwargs)
     graph = ensure_graph(args.graph)
     spec = get_task(args.task)
-    ckpt = _cached_checkpoint(str(args.checkpoint or default_checkpoint(args.task)), args.task)
+    ckpt = _cached_checkpoint(str(args.checkpoint or default_checkpoint(args.task)), args.task, args.device)
     sample = sample_from_graph(graph, task=args.task, node_dim=spec.node_dim, edge_dim=spec.edge_dim)
     (pred,) = predict(ckpt, [sample])
     stats = getattr(ckpt.model, "last_stats", {}).get("forward")
@@ -145,10 +153,10 @@ def _greedy_policy(sample: Any, values: np.ndarray) -> list[int]:
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_checkpoint(path: str, task: str) -> Any:
+def _cached_checkpoint(path: str, task: str, device: str) -> Any:
     from graphsolvers.cgs.training import load_checkpoint
 
-    return load_checkpoint(Path(path), task=task)
+    return load_checkpoint(Path(path), task=task, device=device)
 
 
 def _validated(model: type[BaseModel], kwargs: dict[str, Any]) -> Any:

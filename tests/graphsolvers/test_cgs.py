@@ -272,3 +272,18 @@ def test_train_cli_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
 def test_cgs_cli_usage_errors_are_one_line(args: list[str]) -> None:
     proc = _cli(*args)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("task", ["gvi", "porous"])
+@pytest.mark.parametrize("kind", ["cgs", "ignn", "gnn"])
+def test_committed_checkpoints_are_small_and_usable(task: str, kind: str) -> None:
+    from graphsolvers.cgs.training import default_checkpoint, get_task
+
+    path = default_checkpoint(task, kind)
+    assert path.stat().st_size < 300_000
+    ckpt = load_checkpoint(path, task=task)
+    assert (ckpt.task, ckpt.kind) == (task, kind) and ckpt.info["steps"] > 100
+    samples = get_task(task).generate(2, seed=11)
+    assert all(
+        np.isfinite(p).all() and p.shape == (s.num_nodes,) for s, p in zip(samples, predict(ckpt, samples), strict=True)
+    )

@@ -229,3 +229,17 @@ def test_no_warning_when_converged() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         implicit_fixed_point(lambda x, a: a * x, torch.ones(2), [torch.tensor(0.5)], tol=1e-6)
+
+
+def test_anderson_returns_the_iterate_it_reports() -> None:
+    """The returned x must be the one whose residual is reported, even after the history wraps."""
+    n = 300
+    ei = _random_graph(n, 1800, 11)
+    w = _substochastic(ei, n, 1, 12)
+    op = GraphLinearMap(ei, n, gamma=0.995).bind(w)
+    b = torch.randn(n, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(13))
+    f = lambda x: op.matvec(x) + b  # noqa: E731
+    res = anderson(f, torch.zeros_like(b), max_iter=12, tol=1e-14, m=3)
+    fx = f(res.x)
+    assert not res.converged
+    assert abs(float(torch.linalg.vector_norm(f(fx) - fx) / torch.linalg.vector_norm(f(fx))) - res.residual) < 1e-3
