@@ -424,12 +424,12 @@ class GraphLinearMap:
     def matvec(self, weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``γ · A · x`` with ``A`` from ``weight`` (shape ``(E, M)``); ``x`` is ``(N, M)``."""
         out = torch.zeros(self.num_nodes, x.shape[1], dtype=x.dtype, device=x.device)
-        return self.gamma * out.index_add_(0, self.dst, weight * x[self.src])
+        return self.gamma * out.index_add_(0, self.dst, weight * x.index_select(0, self.src))
 
     def rmatvec(self, weight: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """``γ · Aᵀ · u`` (the adjoint)."""
         out = torch.zeros(self.num_nodes, u.shape[1], dtype=u.dtype, device=u.device)
-        return self.gamma * out.index_add_(0, self.src, weight * u[self.dst])
+        return self.gamma * out.index_add_(0, self.src, weight * u.index_select(0, self.dst))
 
     def bind(self, weight: torch.Tensor) -> BoundGraphMap:
         """A fast, non-differentiable operator for fixed ``weight`` (CSR; the adjoint built on first use)."""
@@ -469,7 +469,7 @@ class BoundGraphMap:
             col_m = (col.unsqueeze(0) + offsets.unsqueeze(1) * n).reshape(-1)
             if n_heads * max(n, n_edges) < 2**31 - 1:  # 32-bit indices: half the memory, faster products
                 crow_m, col_m = crow_m.to(torch.int32), col_m.to(torch.int32)
-            values = weight[perm].T.reshape(-1)
+            values = weight.index_select(0, perm).T.reshape(-1)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
                 self._csr[key] = torch.sparse_csr_tensor(

@@ -50,7 +50,10 @@ def bench_one(
     seed: int = 0,
     device: str = "cpu",
 ) -> dict[str, Any]:
-    """One row: ``{"n", "edges", "impl", "forward_s", "backward_s", "peak_mb", "forward_iter", "backward_iter"}``.
+    """One row: ``n, edges, impl, forward_s, backward_s, peak_mb, cpu_s, forward_iter, backward_iter``.
+
+    ``forward_s`` / ``backward_s`` are wall-clock seconds; ``cpu_s`` is the process CPU time of both
+    (all threads), which shows how much a busy machine stretched the wall clock.
 
     Examples
     --------
@@ -71,8 +74,8 @@ def bench_one(
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
         torch.cuda.synchronize(dev)
-    t0 = time.perf_counter()
-    coeff = torch.sigmoid(gate)[dst] * segment_softmax(score, dst, n)
+    t0, c0 = time.perf_counter(), time.process_time()
+    coeff = torch.sigmoid(gate).index_select(0, dst) * segment_softmax(score, dst, n)
     if impl == "sparse":
         op = GraphLinearMap(edge_index, n, gamma=gamma)
         fast = op.bind(coeff)
@@ -109,7 +112,7 @@ def bench_one(
     t1 = time.perf_counter()
     loss.backward()
     _sync(dev)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _peak_rss_mb() - rss0
     return {
         "n": n,
@@ -118,6 +121,7 @@ def bench_one(
         "forward_s": round(t1 - t0, 4),
         "backward_s": round(t2 - t1, 4),
         "peak_mb": round(peak, 1),
+        "cpu_s": round(c2 - c0, 4),
         "forward_iter": stats["forward"].n_iter,
         "backward_iter": stats["backward"].n_iter,
     }
@@ -160,8 +164,8 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """A plain-text table of bench rows, with the sparse speed-up where a dense row exists."""
     dense = {r["n"]: r for r in rows if r["impl"] == "dense" and "error" not in r}
     lines = [
-        f"{'n':>9} {'edges':>9} {'impl':>6} {'forward_s':>10} {'backward_s':>10} {'peak_mb':>9} {'iters':>7} "
-        f"{'speed-up':>8}"
+        f"{'n':>9} {'edges':>9} {'impl':>6} {'forward_s':>10} {'backward_s':>10} {'peak_mb':>9} {'cpu_s':>8} "
+        f"{'iters':>7} {'speed-up':>8}"
     ]
     for r in rows:
         if "error" in r:
@@ -174,7 +178,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
             up = f"{(d['forward_s'] + d['backward_s']) / total:.0f}x"
         lines.append(
             f"{r['n']:>9} {r['edges']:>9} {r['impl']:>6} {r['forward_s']:>10.3f} {r['backward_s']:>10.3f} "
-            f"{r['peak_mb']:>9.1f} {r['forward_iter']:>3}/{r['backward_iter']:<3} {up:>8}"
+            f"{r['peak_mb']:>9.1f} {r['cpu_s']:>8.2f} {r['forward_iter']:>3}/{r['backward_iter']:<3} {up:>8}"
         )
     return "\n".join(lines)
 

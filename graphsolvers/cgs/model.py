@@ -46,9 +46,9 @@ def segment_softmax(score: torch.Tensor, index: torch.Tensor, num_segments: int)
     idx = index.unsqueeze(1).expand_as(score)
     top = torch.full((num_segments, score.shape[1]), -torch.inf, dtype=score.dtype, device=score.device)
     top = top.scatter_reduce(0, idx, score, reduce="amax", include_self=True)
-    ex = torch.exp(score - top[index])
+    ex = torch.exp(score - top.index_select(0, index))
     total = torch.zeros_like(top).index_add_(0, index, ex)
-    return ex / total[index]
+    return ex / total.index_select(0, index)
 
 
 def _mlp(dims: list[int]) -> nn.Sequential:
@@ -131,7 +131,7 @@ class AttentionEncoder(nn.Module):
         k = self.key(torch.cat([h[src], e, edge_attr], dim=1)).view(-1, self.n_heads, self.key_dim)
         score = (q * k).sum(dim=2) / math.sqrt(self.key_dim)  # (E, M) dot-product attention
         gate, bias = self.node_head(h).split(self.n_heads, dim=1)
-        coeff = torch.sigmoid(gate)[dst] * segment_softmax(score, dst, h.shape[0])
+        coeff = torch.sigmoid(gate).index_select(0, dst) * segment_softmax(score, dst, h.shape[0])
         return EncoderOutput(h=h, coeff=coeff, bias=bias)
 
 
