@@ -3,15 +3,28 @@
 This package never imports the apps (:mod:`flowpath`, :mod:`connectome`).
 """
 
-from graphsolvers.errors import ConvergenceError, GraphValidationError, MermaidSyntaxError, ToolkitError
+from graphsolvers.errors import (
+    CheckpointError,
+    ConvergenceError,
+    ConvergenceWarning,
+    FeatureError,
+    GraphStructureError,
+    GraphValidationError,
+    MermaidSyntaxError,
+    ToolkitError,
+)
 from graphsolvers.graph import NODE_KINDS, Edge, Graph, GraphTensors, Node, to_tensors
 from graphsolvers.mermaid import parse_mermaid, to_mermaid
 
 __all__ = [
     "NODE_KINDS",
+    "CheckpointError",
     "ConvergenceError",
+    "ConvergenceWarning",
     "Edge",
+    "FeatureError",
     "Graph",
+    "GraphStructureError",
     "GraphTensors",
     "GraphValidationError",
     "MermaidSyntaxError",

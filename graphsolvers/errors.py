@@ -8,7 +8,11 @@ those errors (and nothing else) into a one-line message with exit code 2.
 from __future__ import annotations
 
 __all__ = [
+    "CheckpointError",
     "ConvergenceError",
+    "ConvergenceWarning",
+    "FeatureError",
+    "GraphStructureError",
     "GraphValidationError",
     "MermaidSyntaxError",
     "ToolkitError",
@@ -57,3 +61,19 @@ class ConvergenceError(ToolkitError, RuntimeError):
         self.n_iter = n_iter
         self.residual = residual
         super().__init__(f"{message} (after {n_iter} iterations, residual {residual:.3g})")
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative solver stopped before its tolerance and the caller asked for a warning, not an error."""
+
+
+class GraphStructureError(GraphValidationError):
+    """A valid graph that a solver cannot use: no edges, self-loops, disconnected parts."""
+
+
+class FeatureError(GraphValidationError):
+    """Node or edge features that are missing, non-finite (NaN/inf) or of the wrong size for a model."""
+
+
+class CheckpointError(ToolkitError):
+    """A model checkpoint that cannot be used: unreadable, another format, or trained for another task."""
