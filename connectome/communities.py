@@ -3,24 +3,20 @@
 Two detectors share one signature, ``(graph, *, seed) -> {node id: community}``:
 
 :func:`sbm_communities`
-    A generative **degree-corrected weighted stochastic block model** that chooses its number of blocks.
-    Edges follow the Poisson degree-corrected SBM of Karrer & Newman (2011); each edge's weight follows an
-    exponential distribution whose mean depends only on the pair of blocks it joins (the "edge covariate"
-    layer of Peixoto's weighted SBM). For a partition ``g`` with ``K`` non-empty blocks the maximised
-    log-likelihood is
-
-    .. math::
-
-        \\mathcal L(g) = \\sum_{r,s} e_{rs} \\log\\frac{e_{rs}}{\\kappa_r\\kappa_s} \\;-
-                     \\sum_{r\\le s} m_{rs}\\Bigl(\\log\\frac{S_{rs}}{m_{rs}} + 1\\Bigr)
-
-    (``e_rs``: edge ends between blocks, ``κ_r``: total degree of block r, ``m_rs``: edges and ``S_rs``: summed
-    weight between r and s; the first sum runs over ordered pairs and ``e_rr`` counts internal edges twice,
-    halved), and the partition is chosen to minimise the description length
-    ``DL = −L(g) + K(K+1)/2 · log E + N log K`` (a BIC/ICL penalty: two parameters per block pair, a label per
-    node). The fit for each ``K`` starts from regularised spectral clustering and improves ``L`` by greedy
-    single-node moves until none helps; ``K`` is searched over a coarse grid refined around its best value.
-    The weight layer is scale free: multiplying all weights by a constant does not change the partition.
+    A generative **degree-corrected weighted stochastic block model** that chooses its number of blocks by
+    minimum description length (MDL). The topology is the microcanonical degree-corrected SBM of Peixoto
+    (2017, non-nested, uniform priors): DL = −log P(A | e, k, b) − log P(k | e, b) − log P(e) − log P(b) with
+    ``P(A|e,k,b) = Π_{r<s} e_rs! Π_r e_rr!! Π_i k_i! / Π_r e_r!`` (simple graph), degrees uniform given block
+    degree sums, the block edge-count matrix uniform over multisets, and the partition uniform given block
+    sizes and K. Each edge weight is exponential with a rate shared by the pair of blocks it joins (the
+    edge-covariate layer of Peixoto's weighted SBM); the rate has a conjugate Gamma(1, mean weight) prior and
+    is integrated out, adding ``−log[w̄ · m_rs! / (w̄ + S_rs)^(m_rs+1)]`` per block pair (``m_rs`` edges with
+    summed weight ``S_rs``; scale free: multiplying all weights by a constant leaves the partition unchanged).
+    The search starts from regularised spectral clustering into ``max_blocks`` blocks, improves the DL by
+    greedy single-node moves, then repeatedly merges the pair of blocks whose merge costs least (re-running
+    the node moves after each merge) down to one block, and returns the partition of smallest DL — so K is
+    chosen by the model, not given (graph-tool's agglomerative heuristic, simplified: no nested hierarchy,
+    no merge-split Monte Carlo).
 :func:`leiden_communities`
     Leiden modularity optimisation (``leidenalg`` on ``igraph``), the baseline.
 
@@ -164,11 +160,17 @@ def _log_multiset(n: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.where(ok, gammaln(n1 + k) - gammaln(k + 1.0) - gammaln(n1), 0.0)
 
 
-def _weight_term(m: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """−log of the exponential weights' marginal likelihood, ``−log Γ(m) + m log S`` (0 where no edge)."""
+def _weight_term(m: np.ndarray, s: np.ndarray, mean_w: float) -> np.ndarray:
+    """−log marginal likelihood of ``m`` exponential weights summing to ``s`` (0 where no edge).
+
+    The rate of each block pair has a conjugate Gamma(1, ``mean_w``) prior (mean rate 1/``mean_w``, the
+    graph's mean weight), so ``p = mean_w · m! / (mean_w + s)^(m+1)``; rescaling all weights shifts the DL by
+    a constant only.
+    """
     m = np.asarray(m, dtype=float)
-    ok = (m > 0.5) & (s > 0)
-    return np.where(ok, -gammaln(np.where(ok, m, 1.0)) + m * np.log(np.where(ok, s, 1.0)), 0.0)
+    ok = m > 0.5
+    val = -math.log(mean_w) - gammaln(m + 1.0) + (m + 1.0) * np.log(mean_w + np.maximum(s, 0.0))
+    return np.where(ok, val, 0.0)
 
 
 def _k_terms(n_blocks: int, n_nodes: int, n_edges: int) -> float:
@@ -188,6 +190,7 @@ class _BlockState:
         self, n: int, edges: np.ndarray, weights: np.ndarray, labels: np.ndarray, n_blocks: int, *, weighted: bool
     ) -> None:
         self.n, self.n_edges, self.k, self.weighted = n, len(edges), n_blocks, weighted
+        self.mean_w = float(weights.mean()) if len(weights) and weights.mean() > 0 else 1.0
         self.labels = labels.astype(np.int64).copy()
         self.deg = np.bincount(edges.ravel(), minlength=n).astype(float)
         src = np.concatenate([edges[:, 0], edges[:, 1]])
@@ -222,7 +225,7 @@ class _BlockState:
         topo = -(_lgf(m[iu]).sum() + (_lgf(dm) + dm * math.log(2.0)).sum() - _lgf(kappa).sum())
         degrees = _log_multiset(size, kappa).sum()
         partition = float(_lgf(self.n)) - _lgf(size).sum() + math.log(self.n)
-        weights = np.triu(_weight_term(m, s)).sum() if self.weighted else 0.0
+        weights = np.triu(_weight_term(m, s, self.mean_w)).sum() if self.weighted else 0.0
         return float(topo + degrees + partition + weights + _k_terms(k_eff, self.n, self.n_edges))
 
     def neighbour_sums(self, v: int) -> tuple[np.ndarray, np.ndarray]:
@@ -262,7 +265,7 @@ class _BlockState:
             s = self.s[cands]
             new_s = s + w[None, :]
             new_s[idx, cands] = s[idx, cands] + w[cands]
-            cost = cost + (_weight_term(new_m, new_s) - _weight_term(m, s)).sum(axis=1)
+            cost = cost + (_weight_term(new_m, new_s, self.mean_w) - _weight_term(m, s, self.mean_w)).sum(axis=1)
         k_now = int((self.size > 0).sum())
         opens = size == 0
         if opens.any():
