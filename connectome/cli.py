@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from connectome.errors import ParameterError
 from graphsolvers.cli_support import OneLineArgumentParser, add_verbosity, run_cli
 
 
@@ -75,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--real", help="also benchmark NTF on the tensor of these recordings")
     bench.add_argument("--rank", type=int, default=8)
     bench.add_argument("--device", default=None)
+    bench.add_argument("--max-iter", type=int, default=100, help="NTF iteration budget for both methods")
+    bench.add_argument(
+        "--sizes", help="NTF sizes as NEURONSxWINDOWSxANIMALS,... (default 50x50x5,100x100x10,300x200x20)"
+    )
     bench.add_argument("--json", action="store_true", help="print JSON instead of tables")
     bench.set_defaults(func=_bench)
     return parser
@@ -108,6 +113,8 @@ def _run(args: argparse.Namespace) -> int:
         bar.total = total
         bar.n = done
         bar.refresh()
+        if done >= total:
+            bar.close()
 
     try:
         run = run_pipeline(
@@ -159,6 +166,16 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(text: str) -> tuple[int, int, int]:
+    try:
+        n, w, a = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ParameterError(
+            f"NTF size must look like 300x200x20 (neurons x windows x animals), got {text!r}"
+        ) from None
+    return n, w, a
+
+
 def _bench(args: argparse.Namespace) -> int:
     from connectome import bench
 
@@ -174,13 +191,15 @@ def _bench(args: argparse.Namespace) -> int:
             tensor = affinity_tensor(load_recordings(Path(args.real)), window_s=30.0, stride_s=10.0)
             real, mask = tensor.values, tensor.mask
         sizes = ((30, 40, 4), (60, 60, 6)) if args.quick else ((50, 50, 5), (100, 100, 10), (300, 200, 20))
-        out["ntf"] = bench.bench_ntf(sizes, rank=args.rank, device=args.device, real=real, real_mask=mask)
+        if args.sizes:
+            sizes = tuple(_size(s) for s in args.sizes.split(","))
+        out["ntf"] = bench.bench_ntf(
+            sizes, rank=args.rank, max_iter=args.max_iter, device=args.device, real=real, real_mask=mask
+        )
     if args.which in ("sbm", "all"):
         out["sbm"] = bench.bench_sbm((50, 100) if args.quick else (50, 100, 200, 500, 1000, 2000))
     if args.which in ("planted", "all"):
-        out["planted"] = (
-            bench.bench_planted((0.1, 0.3), n_nodes=100, seeds=(0,)) if args.quick else bench.bench_planted()
-        )
+        out["planted"] = bench.bench_planted((0.2,), n_nodes=60, seeds=(0,)) if args.quick else bench.bench_planted()
     if args.json:
         print(json.dumps(out, indent=1))
     else:

@@ -248,23 +248,25 @@ class _BlockState:
         self.labels[v] = block if sign > 0 else -1
 
     def add_costs(self, v: int, cands: np.ndarray, c: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """Change of DL from adding (removed) node ``v`` to each candidate block."""
-        m, kappa, size = self.m[cands], self.kappa[cands], self.size[cands]
-        idx = np.arange(len(cands))
-        new_m = m + c[None, :]
-        new_m[idx, cands] = m[idx, cands] + c[cands]  # diagonal gets the internal edges once
-        lg_new, lg_old = _lgf(new_m), _lgf(m)
-        off = lg_new.sum(axis=1) - lg_old.sum(axis=1) - (lg_new[idx, cands] - lg_old[idx, cands])
-        diag = lg_new[idx, cands] - lg_old[idx, cands] + c[cands] * math.log(2.0)
+        """Change of DL from adding (removed) node ``v`` to each candidate block.
+
+        Adding ``v`` to block ``s`` raises ``m[s, t]`` by ``c[t]`` (its edges into block ``t``; on the diagonal
+        these are new internal edges, counted once), so only the columns with ``c[t] > 0`` change.
+        """
+        cols = np.flatnonzero(c > 0)
+        kappa, size = self.kappa[cands], self.size[cands]
+        m = self.m[cands][:, cols]
+        new_m = m + c[cols]
         dv = self.deg[v]
-        topo = -(off + diag - (_lgf(kappa + dv) - _lgf(kappa)))
+        edges_in = (gammaln(new_m + 1.0) - gammaln(m + 1.0)).sum(axis=1)
+        in_s = c[cands]  # edges from v into the candidate block itself
+        topo = -(edges_in + in_s * math.log(2.0) - (gammaln(kappa + dv + 1.0) - gammaln(kappa + 1.0)))
         degrees = _log_multiset(size + 1, kappa + dv) - _log_multiset(size, kappa)
         partition = -np.log(size + 1)
         cost = topo + degrees + partition
         if self.weighted:
-            s = self.s[cands]
-            new_s = s + w[None, :]
-            new_s[idx, cands] = s[idx, cands] + w[cands]
+            s = self.s[cands][:, cols]
+            new_s = s + w[cols]
             cost = cost + (_weight_term(new_m, new_s, self.mean_w) - _weight_term(m, s, self.mean_w)).sum(axis=1)
         k_now = int((self.size > 0).sum())
         opens = size == 0
@@ -285,6 +287,9 @@ class _BlockState:
             current = int(self.labels[v])
             self.apply(v, current, c, w, -1.0)
             cands = np.unique(np.concatenate([[current], np.flatnonzero(c > 0)]))
+            if len(cands) == 1:  # all neighbours in its own block: nowhere else to go
+                self.apply(v, current, c, w, +1.0)
+                continue
             costs = self.add_costs(v, cands, c, w)
             if self.size[current] == 0:  # v was alone: leaving removes a block
                 k_now = int((self.size > 0).sum())
@@ -383,7 +388,7 @@ def fit_weighted_sbm(
         Blocks of the initial (finest) partition (default ``min(40, max(2, 2·√N))``).
     seed : int
     max_sweeps : int
-        Greedy node-move sweeps after the initial partition and after each merge.
+        Greedy node-move sweeps after the initial partition (at most 3 after each merge).
     weighted : bool
         Model the weights (default); False fits the topology only.
 
@@ -407,10 +412,12 @@ def fit_weighted_sbm(
         return SBMFit(labels=np.arange(n), n_blocks=n, description_length=0.0)
     best_dl, best_labels = math.inf, state.labels.copy()
     candidates: dict[int, float] = {}
+    sweeps = max_sweeps
     while True:
-        for _ in range(max_sweeps):
+        for _ in range(sweeps):
             if state.sweep(rng) == 0:
                 break
+        sweeps = min(max_sweeps, 3)  # after a merge, a few sweeps settle the moved nodes
         dl = state.description_length()
         k_eff = int((state.size > 0).sum())
         candidates[k_eff] = min(dl, candidates.get(k_eff, math.inf))

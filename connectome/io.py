@@ -442,9 +442,13 @@ def load_flavell2023(
         min_animals,
         n_frames,
     )
-    covs = {
-        ("reversal" if k == "reversal_vec" else k): np.stack([c[:n_frames] for c in v]) for k, v in covariates.items()
-    }
+    covs = {}
+    for key, values in covariates.items():
+        stacked = np.stack([c[:n_frames] for c in values])
+        if not np.isfinite(stacked).any():
+            logger.warning("flavell2023: behaviour %r is NaN in every animal; not kept as a covariate", key)
+            continue
+        covs["reversal" if key == "reversal_vec" else key] = stacked
     return validate_recordings(
         Recordings(traces=out, neurons=neurons, fps=1.0 / float(np.mean(dts)), animals=animals, covariates=covs)
     )

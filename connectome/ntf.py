@@ -472,17 +472,22 @@ def rank_selection(
 
 
 def choose_rank(ranks: Sequence[int], similarities: Sequence[Sequence[float]], *, threshold: float = 0.8) -> int:
-    """The largest rank whose restarts agree: mean similarity to the best fit >= ``threshold``.
+    """The largest rank up to which every rank's restarts agree (mean similarity to the best fit >= ``threshold``).
 
-    Falls back to the smallest rank when none qualifies.
+    Ranks are scanned upwards and the scan stops at the first unstable rank, so a rank that is stable
+    again after an unstable one is not taken. Falls back to the smallest rank when it is unstable itself.
 
     Examples
     --------
-    >>> choose_rank([1, 2, 3, 4], [[1, 1], [1, 0.95], [1, 0.9], [1, 0.4]])
+    >>> choose_rank([1, 2, 3, 4, 5], [[1, 1], [1, 0.95], [1, 0.9], [1, 0.4], [1, 0.85]])
     3
     """
-    stable = [r for r, s in zip(ranks, similarities, strict=True) if np.mean(s[1:] if len(s) > 1 else s) >= threshold]
-    return max(stable) if stable else min(ranks)
+    chosen = None
+    for rank, sims in sorted(zip(ranks, similarities, strict=True)):
+        if np.mean(sims[1:] if len(sims) > 1 else sims) < threshold:
+            break
+        chosen = rank
+    return chosen if chosen is not None else min(ranks)
 
 
 def plot_rank_selection(sel: RankSelection, path: str) -> None:

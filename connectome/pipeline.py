@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,37 +259,55 @@ def behaviour_relation(run: PipelineRun, rec: Recordings) -> dict[str, Any]:
     For every animal the component's *activity* in window ``w`` is the projection of that animal's affinity
     slice on the component's pair loadings (observed pairs only, normalised by the observed loading mass).
     Reported per component and covariate: the Pearson correlation between activity and the covariate's
-    window mean, per animal and averaged; for the ``reversal`` covariate also the reversal-triggered average
-    of the activity (windows around each reversal onset, z-scored per animal).
+    window mean, per animal and averaged, also after dividing the activity by the *global* activity (mean
+    affinity of all observed pairs) — a component that only follows how much the whole brain changes gets
+    a high plain r but not a high relative r; for the ``reversal`` covariate also the reversal-triggered
+    average of the activity (windows around each reversal onset, z-scored per animal). ``"global"`` holds
+    the same numbers for the global activity itself.
     """
     tensor, fit = run.tensor, run.fit
     starts = np.round((np.asarray(tensor.windows_s) * rec.fps) - tensor.window_s * rec.fps / 2).astype(int)
     length = max(2, round(tensor.window_s * rec.fps))
     vals = np.where(tensor.mask, tensor.values, 0.0)
-    out: dict[str, Any] = {"components": []}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # windows where a covariate is all NaN
+        windowed_cov = {
+            name: np.array([[np.nanmean(cov[a, s : s + length]) for s in starts] for a in range(rec.n_animals)]).T
+            for name, cov in rec.covariates.items()
+        }
+    # baseline: the mean affinity over all observed pairs (global co-change), to judge specificity
+    global_activity = vals.sum(axis=0) / np.maximum(tensor.mask.sum(axis=0), 1)
+    out: dict[str, Any] = {
+        "global": {name: _correlations(global_activity, w) for name, w in windowed_cov.items()},
+        "components": [],
+    }
+    if "reversal" in rec.covariates:
+        out["global"]["reversal_triggered"] = _reversal_triggered(
+            global_activity, rec.covariates["reversal"], starts, length
+        )
     for r in range(fit.rank):
         load = fit.factors[0][:, r]
         activity = np.einsum("pwa,p->wa", vals, load) / np.maximum(np.einsum("pwa,p->wa", tensor.mask, load), 1e-12)
+        specific = activity / np.maximum(global_activity, 1e-12)
         comp: dict[str, Any] = {"component": r, "covariates": {}}
-        for name, cov in rec.covariates.items():
-            windowed = np.array([[np.nanmean(cov[a, s : s + length]) for s in starts] for a in range(rec.n_animals)]).T
-            rs = []
-            for a in range(rec.n_animals):
-                x, y = activity[:, a], windowed[:, a]
-                ok = np.isfinite(x) & np.isfinite(y)
-                rs.append(
-                    float(np.corrcoef(x[ok], y[ok])[0, 1])
-                    if ok.sum() > 2 and x[ok].std() > 0 and y[ok].std() > 0
-                    else float("nan")
-                )
-            comp["covariates"][name] = {
-                "r_per_animal": rs,
-                "r_mean": float(np.nanmean(rs)) if np.isfinite(rs).any() else None,
-            }
+        for name, windowed in windowed_cov.items():
+            comp["covariates"][name] = _correlations(activity, windowed)
+            comp["covariates"][name]["r_mean_relative_to_global"] = _correlations(specific, windowed)["r_mean"]
         if "reversal" in rec.covariates:
             comp["reversal_triggered"] = _reversal_triggered(activity, rec.covariates["reversal"], starts, length)
         out["components"].append(comp)
     return out
+
+
+def _correlations(activity: np.ndarray, windowed: np.ndarray) -> dict[str, Any]:
+    """Pearson r per animal (columns) between an activity and a windowed covariate, and their mean."""
+    rs = []
+    for a in range(activity.shape[1]):
+        x, y = activity[:, a], windowed[:, a]
+        ok = np.isfinite(x) & np.isfinite(y)
+        good = ok.sum() > 2 and x[ok].std() > 0 and y[ok].std() > 0
+        rs.append(float(np.corrcoef(x[ok], y[ok])[0, 1]) if good else float("nan"))
+    return {"r_per_animal": rs, "r_mean": float(np.nanmean(rs)) if np.isfinite(rs).any() else None}
 
 
 def _reversal_triggered(

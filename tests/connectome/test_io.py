@@ -105,7 +105,8 @@ def test_flavell_reader_aligns_animals_by_name(flavell_dir):
     assert present.sum(axis=0).max() == 7  # some neurons in every animal
     assert (present.sum(axis=0) < 7).any()  # and others missing in some, as NaN
     assert rec.neurons == sorted(rec.neurons) and not any(n.endswith("?") for n in rec.neurons)
-    assert {"velocity", "reversal", "pumping"} <= set(rec.covariates)
+    assert {"velocity", "reversal", "angular_velocity"} <= set(rec.covariates)
+    assert "pumping" not in rec.covariates  # all NaN in these files: dropped, not kept as a fake signal
     core = load_flavell2023(flavell_dir, min_animals=7)
     assert core.n_neurons == int((present.sum(axis=0) == 7).sum())
     with pytest.raises(DataFormatError, match="unknown trace version"):
