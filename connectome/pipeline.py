@@ -357,7 +357,9 @@ def write_outputs(
     try:
         (tmp / "result.json").write_text(run.result.model_dump_json(indent=1), encoding="utf-8")
         if behaviour and rec.covariates:
-            (tmp / "behaviour.json").write_text(json.dumps(behaviour_relation(run, rec), indent=1), encoding="utf-8")
+            relation = behaviour_relation(run, rec)
+            (tmp / "behaviour.json").write_text(json.dumps(relation, indent=1), encoding="utf-8")
+            _behaviour_figure(relation, tmp / "behaviour.png")
         _figures(run, rec, tmp)
         if out.exists():
             out.rmdir()
@@ -366,6 +368,48 @@ def write_outputs(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _behaviour_figure(relation: dict[str, Any], path: Path) -> None:
+    """Correlation of each component (and the global activity) with each covariate, and reversal-triggered averages."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    comps = relation["components"]
+    names = [n for n in comps[0]["covariates"]] if comps else []
+    has_rta = bool(comps) and "reversal_triggered" in comps[0]
+    fig, axes = plt.subplots(1, 2 if has_rta else 1, figsize=(11 if has_rta else 6, 3.5), squeeze=False)
+    ax = axes[0, 0]
+    width = 0.8 / (len(comps) + 1)
+    for k, (label, getter) in enumerate(
+        [("global", lambda n: relation["global"][n]["r_mean"])]
+        + [(f"C{c['component']}", lambda n, c=c: c["covariates"][n]["r_mean"]) for c in comps]
+    ):
+        vals = [getter(n) if getter(n) is not None else np.nan for n in names]
+        ax.bar(np.arange(len(names)) + k * width, vals, width, label=label)
+    ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2)
+    ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("mean r over animals")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.legend(fontsize=7)
+    if has_rta:
+        ax = axes[0, 1]
+        g = relation["global"].get("reversal_triggered", {})
+        if g.get("mean_z"):
+            ax.plot(g["lags_windows"], g["mean_z"], "k--", label="global")
+        for c in comps:
+            rta = c["reversal_triggered"]
+            if rta["mean_z"]:
+                ax.plot(rta["lags_windows"], rta["mean_z"], label=f"C{c['component']}")
+        ax.axvline(0, color="0.6", lw=0.8)
+        ax.set_xlabel("windows from reversal onset")
+        ax.set_ylabel("activity (z)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _figures(run: PipelineRun, rec: Recordings, folder: Path) -> None:
@@ -386,7 +430,7 @@ def _figures(run: PipelineRun, rec: Recordings, folder: Path) -> None:
         ax.plot(t, comp.time, "k-")
         ax.set_ylabel(f"C{r}")
     axes[-1, 0].set_xlabel("time (s, window centre)")
-    fig.suptitle("component time courses (stimuli shaded)")
+    fig.suptitle("component time courses" + (" (stimuli shaded)" if rec.stimuli else ""))
     fig.tight_layout()
     fig.savefig(folder / "time_courses.png", dpi=110)
     plt.close(fig)

@@ -22,6 +22,7 @@ def test_run_writes_result_and_figures(synth_file, tmp_path, capsys):
     data = json.loads((out / "result.json").read_text())
     assert len(data["components"]) == 2 and data["params"]["method"] == "leiden"
     assert (out / "behaviour.json").is_file() and (out / "communities.png").is_file()
+    assert (out / "behaviour.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def _one_line_error(capsys, argv, expect):
