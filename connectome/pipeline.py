@@ -388,7 +388,7 @@ def _behaviour_figure(relation: dict[str, Any], path: Path) -> None:
         + [(f"C{c['component']}", lambda n, c=c: c["covariates"][n]["r_mean"]) for c in comps]
     ):
         vals = [getter(n) if getter(n) is not None else np.nan for n in names]
-        ax.bar(np.arange(len(names)) + k * width, vals, width, label=label)
+        ax.bar(np.arange(len(names)) + k * width, vals, width, label=label, color="0.3" if k == 0 else f"C{k - 1}")
     ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2)
     ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("mean r over animals")
@@ -398,11 +398,11 @@ def _behaviour_figure(relation: dict[str, Any], path: Path) -> None:
         ax = axes[0, 1]
         g = relation["global"].get("reversal_triggered", {})
         if g.get("mean_z"):
-            ax.plot(g["lags_windows"], g["mean_z"], "k--", label="global")
+            ax.plot(g["lags_windows"], g["mean_z"], "--", color="0.3", label="global")
         for c in comps:
             rta = c["reversal_triggered"]
             if rta["mean_z"]:
-                ax.plot(rta["lags_windows"], rta["mean_z"], label=f"C{c['component']}")
+                ax.plot(rta["lags_windows"], rta["mean_z"], color=f"C{c['component']}", label=f"C{c['component']}")
         ax.axvline(0, color="0.6", lw=0.8)
         ax.set_xlabel("windows from reversal onset")
         ax.set_ylabel("activity (z)")
