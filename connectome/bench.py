@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from connectome.communities import fit_weighted_sbm, leiden_communities, nmi, planted_partition_graph
-from connectome.ntf import ntf_hals, relative_error
+from connectome.ntf import _init_factors, ntf_hals, relative_error
 
 __all__ = ["bench_ntf", "bench_planted", "bench_sbm", "format_table", "peak_rss_mb", "synthetic_tensor"]
 
@@ -64,9 +65,14 @@ def _ntf_row(label: str, x: np.ndarray, mask: np.ndarray | None, rank: int, max_
         if mask is None
         else np.where(mask, x, 0.0).astype(np.float64)
     )
+    # tensorly starts from exactly our initial factors (seed 0), so the two differ only in the algorithm
+    norm_x = float(np.linalg.norm(xt))
+    init = [f.numpy() for f in _init_factors(xt.shape, rank, 0, norm_x, torch.device("cpu"), torch.float64)]
     tl.set_backend("numpy")
     cp, t_tl = _timed(
-        lambda: non_negative_parafac_hals(xt, rank=rank, n_iter_max=max_iter, init="random", random_state=0, tol=1e-7)
+        lambda: non_negative_parafac_hals(
+            xt, rank=rank, n_iter_max=max_iter, init=tl.cp_tensor.CPTensor((np.ones(rank), init)), tol=1e-7
+        )
     )
     err_tl = relative_error(xt, mask, cp.factors, cp.weights)
     return {
@@ -94,10 +100,10 @@ def bench_ntf(
 ) -> list[dict]:
     """NTF time and error against tensorly HALS on synthetic tensors (and a real one when given).
 
-    Both run at most ``max_iter`` iterations from random starts with ``tol=1e-7``; errors are computed the
-    same way (float64, :func:`connectome.ntf.relative_error`). On the real tensor tensorly cannot mask, so
-    both methods get the tensor with missing entries set to zero (``real (zero-filled)``) and our masked
-    fit is reported as an extra row (its error over observed entries only).
+    Both start from the same random factors (seed 0) and run at most ``max_iter`` iterations with
+    ``tol=1e-7``; errors are computed the same way (float64, :func:`connectome.ntf.relative_error`).
+    tensorly cannot mask, so on the real tensor both get it with missing entries set to zero
+    (``real (zero-filled)``); our masked fit is an extra row (error over observed entries only).
     """
     rows = []
     for n, w, a in sizes:
