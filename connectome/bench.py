@@ -54,12 +54,14 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - t0
 
 
-def _ntf_row(label: str, x: np.ndarray, mask: np.ndarray | None, rank: int, max_iter: int, device: str | None) -> dict:
+def _ntf_row(
+    label: str, x: np.ndarray, mask: np.ndarray | None, rank: int, max_iter: int, device: str | None, tol: float
+) -> dict:
     import tensorly as tl
     from tensorly.decomposition import non_negative_parafac_hals
 
     ntf_hals(x[: min(len(x), 200)], rank=rank, max_iter=2, device=device)  # warm-up (threads, allocator)
-    ours, t_ours = _timed(lambda: ntf_hals(x, rank=rank, mask=mask, max_iter=max_iter, tol=1e-7, seed=0, device=device))
+    ours, t_ours = _timed(lambda: ntf_hals(x, rank=rank, mask=mask, max_iter=max_iter, tol=tol, seed=0, device=device))
     xt = (
         np.where(np.isfinite(x), x, 0.0).astype(np.float64)
         if mask is None
@@ -71,7 +73,7 @@ def _ntf_row(label: str, x: np.ndarray, mask: np.ndarray | None, rank: int, max_
     tl.set_backend("numpy")
     cp, t_tl = _timed(
         lambda: non_negative_parafac_hals(
-            xt, rank=rank, n_iter_max=max_iter, init=tl.cp_tensor.CPTensor((np.ones(rank), init)), tol=1e-7
+            xt, rank=rank, n_iter_max=max_iter, init=tl.cp_tensor.CPTensor((np.ones(rank), init)), tol=tol
         )
     )
     err_tl = relative_error(xt, mask, cp.factors, cp.weights)
@@ -97,26 +99,29 @@ def bench_ntf(
     device: str | None = None,
     real: np.ndarray | None = None,
     real_mask: np.ndarray | None = None,
+    tol: float = 1e-7,
 ) -> list[dict]:
     """NTF time and error against tensorly HALS on synthetic tensors (and a real one when given).
 
     Both start from the same random factors (seed 0) and run at most ``max_iter`` iterations with
-    ``tol=1e-7``; errors are computed the same way (float64, :func:`connectome.ntf.relative_error`).
+    ``tol`` (ours: relative change of the error; tensorly: its absolute criterion; a negative ``tol`` runs
+    both for exactly ``max_iter`` iterations); errors are computed the same way (float64,
+    :func:`connectome.ntf.relative_error`).
     tensorly cannot mask, so on the real tensor both get it with missing entries set to zero
     (``real (zero-filled)``); our masked fit is an extra row (error over observed entries only).
     """
     rows = []
     for n, w, a in sizes:
         x = synthetic_tensor(n, w, a, rank=rank)
-        rows.append(_ntf_row(f"synthetic {n} neurons", x, None, rank, max_iter, device))
+        rows.append(_ntf_row(f"synthetic {n} neurons", x, None, rank, max_iter, device, tol))
         logger.info("%s", rows[-1])
         del x
     if real is not None:
         filled = np.where(np.isfinite(real), real, 0.0).astype(np.float32)
-        rows.append(_ntf_row("real (zero-filled)", filled, None, rank, max_iter, device))
+        rows.append(_ntf_row("real (zero-filled)", filled, None, rank, max_iter, device, tol))
         if real_mask is not None:
             fit, t = _timed(
-                lambda: ntf_hals(real, rank=rank, mask=real_mask, max_iter=max_iter, tol=1e-7, device=device)
+                lambda: ntf_hals(real, rank=rank, mask=real_mask, max_iter=max_iter, tol=tol, device=device)
             )
             rows.append(
                 {

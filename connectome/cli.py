@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rank", type=int, default=8)
     bench.add_argument("--device", default=None)
     bench.add_argument("--max-iter", type=int, default=100, help="NTF iteration budget for both methods")
+    bench.add_argument("--tol", type=float, default=1e-7, help="NTF tolerance for both; negative: run --max-iter")
     bench.add_argument(
         "--sizes", help="NTF sizes as NEURONSxWINDOWSxANIMALS,... (default 50x50x5,100x100x10,300x200x20)"
     )
@@ -194,7 +195,7 @@ def _bench(args: argparse.Namespace) -> int:
         if args.sizes:
             sizes = tuple(_size(s) for s in args.sizes.split(","))
         out["ntf"] = bench.bench_ntf(
-            sizes, rank=args.rank, max_iter=args.max_iter, device=args.device, real=real, real_mask=mask
+            sizes, rank=args.rank, max_iter=args.max_iter, device=args.device, real=real, real_mask=mask, tol=args.tol
         )
     if args.which in ("sbm", "all"):
         out["sbm"] = bench.bench_sbm((50, 100) if args.quick else (50, 100, 200, 500, 1000, 2000))
