@@ -1,0 +1,5 @@
+import sys
+
+from connectome.cli import main
+
+sys.exit(main())

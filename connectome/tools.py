@@ -1,0 +1,163 @@
+"""Typed tools for the agent tool library: pydantic arguments in, JSON-compatible dicts out.
+
+``connectome_factorize`` runs affinities + NTF on recordings; ``connectome_communities`` reads a saved
+``result.json`` and reports the communities of one component (optionally only for named neurons),
+re-detecting them with the chosen method. Bad arguments raise :class:`connectome.errors.ConnectomeError`
+subclasses whose message a model can act on.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from connectome.errors import DataFormatError, ParameterError
+
+__all__ = ["CommunitiesArgs", "FactorizeArgs", "connectome_communities", "connectome_factorize"]
+
+
+class FactorizeArgs(BaseModel):
+    """Arguments of :func:`connectome_factorize`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: str = Field(description="recordings: a .npz/.h5 file or a flavell2023 folder")
+    window_s: float = Field(30.0, gt=0, description="sliding window length, seconds")
+    stride_s: float = Field(10.0, gt=0, description="window step, seconds")
+    rank: int | Literal["auto"] = Field("auto", description="number of components, or 'auto'")
+    seed: int = 0
+    device: str = "cpu"
+    n_restarts: int = Field(2, ge=1, le=20)
+    top_pairs: int = Field(10, ge=0, le=200, description="strongest neuron pairs listed per component")
+
+
+class CommunitiesArgs(BaseModel):
+    """Arguments of :func:`connectome_communities`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    result: str = Field(description="path of a result.json written by `connectome run`")
+    component: int = Field(0, ge=0, description="component index (0 = strongest)")
+    method: Literal["sbm", "leiden"] = "sbm"
+    neurons: list[str] | None = Field(None, description="only report these neurons (names as in the result)")
+    seed: int = 0
+
+
+def _parse(model: type[BaseModel], args: BaseModel | dict[str, Any]) -> Any:
+    if isinstance(args, model):
+        return args
+    try:
+        return model.model_validate(args)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "arguments"
+        raise ParameterError(f"{model.__name__}: {where}: {first['msg']} (got {first.get('input')!r})") from e
+
+
+def connectome_factorize(args: FactorizeArgs | dict[str, Any]) -> dict[str, Any]:
+    """Factorize the recordings' dynamic affinities into components (when, in which animals, which pairs).
+
+    Returns ``{"rank", "rel_error", "windows_s", "components": [{"time", "animals", "animal_names",
+    "top_pairs": [[neuron, neuron, loading], ...]}]}``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from connectome.io import save_recordings
+    >>> from connectome.synthetic import planted_dynamic_recordings
+    >>> rec, _ = planted_dynamic_recordings(n_neurons=12, n_animals=2, n_epochs=2, epoch_s=40.0)
+    >>> p = save_recordings(pathlib.Path(tempfile.mkdtemp()) / "r.npz", rec)
+    >>> out = connectome_factorize({"data": str(p), "window_s": 10, "stride_s": 5, "rank": 2, "n_restarts": 1})
+    >>> out["rank"], len(out["components"][0]["time"])
+    (2, 15)
+    """
+    from connectome.affinity import affinity_tensor
+    from connectome.io import load_recordings
+    from connectome.ntf import choose_rank, ntf_restarts, rank_selection
+
+    a: FactorizeArgs = _parse(FactorizeArgs, args)
+    rec = load_recordings(Path(a.data))
+    tensor = affinity_tensor(rec, window_s=a.window_s, stride_s=a.stride_s)
+    if a.rank == "auto":
+        ranks = [r for r in range(1, 9) if r <= tensor.shape[1]]
+        sel = rank_selection(
+            tensor.values, ranks=ranks, n_restarts=max(a.n_restarts, 2), mask=tensor.mask, seed=a.seed, device=a.device
+        )
+        fit = sel.best_fits[sel.ranks.index(choose_rank(sel.ranks, sel.similarities))]
+    else:
+        fit = ntf_restarts(
+            tensor.values, rank=a.rank, n_restarts=a.n_restarts, mask=tensor.mask, seed=a.seed, device=a.device
+        )[0]
+    comps = []
+    for r in range(fit.rank):
+        loading = fit.factors[0][:, r]
+        order = loading.argsort()[::-1][: a.top_pairs]
+        comps.append(
+            {
+                "time": [round(float(v), 6) for v in fit.factors[1][:, r]],
+                "animals": [round(float(v), 6) for v in fit.factors[2][:, r]],
+                "animal_names": tensor.animals,
+                "top_pairs": [
+                    [
+                        tensor.neurons[tensor.pairs[p, 0]],
+                        tensor.neurons[tensor.pairs[p, 1]],
+                        round(float(loading[p]), 6),
+                    ]
+                    for p in order
+                ],
+            }
+        )
+    return {
+        "rank": fit.rank,
+        "rel_error": round(fit.rel_error, 6),
+        "windows_s": [round(float(t), 3) for t in tensor.windows_s],
+        "components": comps,
+    }
+
+
+def connectome_communities(args: CommunitiesArgs | dict[str, Any]) -> dict[str, Any]:
+    """Communities of one component of a saved result, by the weighted SBM or Leiden.
+
+    Returns ``{"component", "method", "n_communities", "communities": {neuron: id}, "members": {id: [neurons]}}``;
+    with ``neurons`` given, ``communities`` lists only those and ``members`` only their communities.
+
+    Raises
+    ------
+    UnknownNeuronError
+        A name in ``neurons`` that is not in the result.
+    ParameterError
+        Bad arguments or a component index out of range.
+    DataFormatError
+        A result file that cannot be read.
+    """
+    from connectome.communities import detect_communities
+    from connectome.pipeline import DynamicConnectome, community_of
+
+    a: CommunitiesArgs = _parse(CommunitiesArgs, args)
+    path = Path(a.result)
+    try:
+        result = DynamicConnectome.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise
+    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as e:
+        raise DataFormatError(f"{path} is not a connectome result.json: {str(e).splitlines()[0]}") from e
+    if not a.component < len(result.components):
+        raise ParameterError(f"component {a.component} out of range; the result has {len(result.components)}")
+    comp = result.components[a.component]
+    communities = detect_communities(comp.weights, method=a.method, seed=a.seed)
+    result.components[a.component].communities = communities
+    chosen = community_of(result, a.neurons, component=a.component) if a.neurons is not None else communities
+    members: dict[int, list[str]] = {}
+    for name, c in communities.items():
+        if c in set(chosen.values()):
+            members.setdefault(c, []).append(name)
+    return {
+        "component": a.component,
+        "method": a.method,
+        "n_communities": len(set(communities.values())),
+        "communities": chosen,
+        "members": {str(k): v for k, v in sorted(members.items())},
+    }
