@@ -1,0 +1,259 @@
+"""Tracing connectors between shapes: contacts, arrowheads, and curve following through crossings.
+
+Every place where connector ink touches a shape is a *contact*; a contact whose ink thickens into
+a triangle is an arrowhead (the edge's target). From every contact a tracker walks along the ink in
+steps of a few strokes, always taking the branch closest to its current heading, so it goes
+straight through crossings and follows curves and bends, until it reaches another shape. Walking
+from tails finds fan-outs that share a start; walking back from arrowheads finds fan-ins that share
+an end. Label boxes are part of the ink, so a trace that crosses one names the label of its edge.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+__all__ = ["Contact", "Trace", "find_contacts", "trace_edges"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Contact:
+    """Where connector ink meets node ``node`` (index); ``head`` when an arrowhead ends there."""
+
+    node: int
+    point: tuple[float, float]
+    head: bool
+    thickness: float
+
+
+@dataclass
+class Trace:
+    """One connector from node ``source`` to node ``target`` (indices)."""
+
+    source: int
+    target: int
+    polyline: list[tuple[float, float]]
+    labels: set[int] = field(default_factory=set)
+    directed: bool = True
+
+
+@dataclass
+class _Maps:
+    ink: np.ndarray  # uint8, connector ink incl. label boxes
+    zone: np.ndarray  # int32, node index + 1 in the contact zone around each node
+    label: np.ndarray  # int32, label index + 1
+    dist: np.ndarray  # float32 distance transform of ink
+
+
+def build_maps(
+    foreground: np.ndarray,
+    node_masks: list[tuple[np.ndarray, tuple[int, int]]],
+    label_masks: list[tuple[np.ndarray, tuple[int, int]]],
+    *,
+    stroke: int,
+) -> _Maps:
+    """Ink, contact-zone and label maps for tracing (masks are placed at their (x, y) origins)."""
+    H, W = foreground.shape
+    body = np.zeros((H, W), np.int32)
+    zone = np.zeros((H, W), np.int32)
+    label = np.zeros((H, W), np.int32)
+    grow_body = max(1, stroke // 2 + 1)
+    grow_zone = 2 * stroke + 3
+    for i, (mask, (x, y)) in enumerate(node_masks):
+        _paint(body, mask, x, y, grow_body, i + 1)
+        _paint(zone, mask, x, y, grow_zone, i + 1, only_empty=True)
+    ink = (foreground & (body == 0)).astype(np.uint8)
+    for j, (mask, (x, y)) in enumerate(label_masks):
+        h, w = mask.shape
+        sub = label[y : y + h, x : x + w]
+        sub[mask] = j + 1
+        ink[y : y + h, x : x + w][mask] = 1
+    ink[body > 0] = 0
+    dist = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
+    return _Maps(ink=ink, zone=zone, label=label, dist=dist)
+
+
+def _paint(target: np.ndarray, mask: np.ndarray, x: int, y: int, grow: int, value: int, only_empty: bool = False):
+    H, W = target.shape
+    h, w = mask.shape
+    x1, y1, x2, y2 = max(0, x - grow), max(0, y - grow), min(W, x + w + grow), min(H, y + h + grow)
+    canvas = np.zeros((y2 - y1, x2 - x1), np.uint8)
+    canvas[y - y1 : y - y1 + h, x - x1 : x - x1 + w] = mask
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    grown = cv2.dilate(canvas, kernel) > 0
+    sub = target[y1:y2, x1:x2]
+    if only_empty:
+        grown &= sub == 0
+    sub[grown] = value
+
+
+def find_contacts(maps: _Maps, *, stroke: int) -> list[Contact]:
+    """Contacts between ink and node zones, each classified as arrowhead or plain end.
+
+    The test is the amount of ink near the contact: a line leaving a shape puts about
+    ``radius × stroke`` pixels in a disc of ``radius`` around its end, an arrowhead twice that or more.
+    """
+    touching = ((maps.ink > 0) & (maps.zone > 0)).astype(np.uint8)
+    n, labels, stats, cents = cv2.connectedComponentsWithStats(touching, connectivity=8)
+    radius = 3 * stroke + 3
+    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    disc = (xx * xx + yy * yy) <= radius * radius
+    out = []
+    H, W = touching.shape
+    for i in range(1, n):
+        if stats[i, 4] < 2:
+            continue
+        x, y, w, h = stats[i, :4]
+        ids = maps.zone[y : y + h, x : x + w][labels[y : y + h, x : x + w] == i]
+        node = int(np.bincount(ids).argmax()) - 1
+        cx, cy = cents[i]
+        ix, iy = int(round(cx)), int(round(cy))
+        x1, y1, x2, y2 = max(0, ix - radius), max(0, iy - radius), min(W, ix + radius + 1), min(H, iy + radius + 1)
+        d = disc[y1 - iy + radius : y2 - iy + radius, x1 - ix + radius : x2 - ix + radius]
+        ink = (maps.ink[y1:y2, x1:x2] > 0) & d
+        ratio = float(ink.sum()) / (radius * stroke)
+        if (maps.label[y1:y2, x1:x2] > 0).any():
+            ratio = 0.0  # a label box is not an arrowhead
+        out.append(Contact(node=node, point=(float(cx), float(cy)), head=ratio >= HEAD_RATIO, thickness=ratio))
+    return out
+
+
+HEAD_RATIO = 1.45
+"""Ink near a contact, in units of ``radius × stroke``, from which on it is an arrowhead."""
+
+
+def trace_edges(maps: _Maps, contacts: list[Contact], *, stroke: int) -> list[Trace]:
+    """Follow the ink from every contact and turn the walks into directed edges between nodes."""
+    step = max(5, 2 * stroke + 2)
+    ring = _ring(step)
+    found: dict[tuple[int, int], Trace] = {}
+    for ci, c in enumerate(contacts):
+        walk = _walk(maps, c, ring, step)
+        if walk is None:
+            continue
+        end_node, path, labels = walk
+        if end_node == c.node:
+            continue
+        end = _nearest_contact(contacts, end_node, path[-1])
+        end_head = end is not None and contacts[end].head
+        if c.head and end_head:
+            continue  # two arrowheads on one line: a double-headed link is read from both ends below
+        if c.head:
+            src, dst, poly, directed = end_node, c.node, path[::-1], True
+        elif end_head:
+            src, dst, poly, directed = c.node, end_node, path, True
+        else:
+            first, second = sorted((c.node, end_node))
+            src, dst, poly, directed = first, second, path if first == c.node else path[::-1], False
+        key = (src, dst)
+        if key in found:
+            found[key].labels |= labels
+            continue
+        if not directed and (dst, src) in found:
+            continue
+        found[key] = Trace(source=src, target=dst, polyline=poly, labels=set(labels), directed=directed)
+        logger.debug("contact %d: %d -> %d (%d labels)", ci, src, dst, len(labels))
+    return list(found.values())
+
+
+def _ring(r: int) -> np.ndarray:
+    n = max(32, int(2 * math.pi * r))
+    ang = np.linspace(-math.pi, math.pi, n, endpoint=False)
+    return np.stack([ang, np.cos(ang) * r, np.sin(ang) * r], axis=1)
+
+
+def _walk(
+    maps: _Maps, c: Contact, ring: np.ndarray, step: int
+) -> tuple[int, list[tuple[float, float]], set[int]] | None:
+    H, W = maps.ink.shape
+    x, y = c.point
+    heading = _initial_heading(maps, c, step)
+    if heading is None:
+        return None
+    path = [(x, y)]
+    labels: set[int] = set()
+    left_start = False
+    max_steps = 4 * (H + W) // step
+    for _ in range(max_steps):
+        nxt = _next_point(maps, x, y, heading, ring)
+        if nxt is None:
+            nxt = _next_point(maps, x, y, heading, ring * np.array([1, 2, 2]), cone=0.6)
+            if nxt is None:
+                return None
+        nx_, ny_ = nxt
+        d = math.atan2(ny_ - y, nx_ - x)
+        hx = math.cos(heading) + math.cos(d)
+        hy = math.sin(heading) + math.sin(d)
+        heading = math.atan2(hy, hx)
+        x, y = nx_, ny_
+        path.append((x, y))
+        xi, yi = int(round(x)), int(round(y))
+        if not (0 <= xi < W and 0 <= yi < H):
+            return None
+        lab = maps.label[yi, xi]
+        if lab:
+            labels.add(int(lab) - 1)
+        z = int(maps.zone[yi, xi]) - 1
+        if z < 0:
+            left_start = True
+        elif z != c.node or (left_start and len(path) > 6):
+            return z, path, labels
+    return None
+
+
+def _initial_heading(maps: _Maps, c: Contact, step: int) -> float | None:
+    H, W = maps.ink.shape
+    x, y = c.point
+    r = 2 * step
+    x1, y1, x2, y2 = max(0, int(x) - r), max(0, int(y) - r), min(W, int(x) + r + 1), min(H, int(y) + r + 1)
+    ink = maps.ink[y1:y2, x1:x2] > 0
+    zone = maps.zone[y1:y2, x1:x2]
+    ys, xs = np.nonzero(ink & (zone != c.node + 1))
+    if xs.size == 0:
+        ys, xs = np.nonzero(ink)
+        if xs.size == 0:
+            return None
+    dx, dy = xs + x1 - x, ys + y1 - y
+    near = (dx * dx + dy * dy) <= r * r
+    if not near.any():
+        return None
+    return math.atan2(float(dy[near].mean()), float(dx[near].mean()))
+
+
+def _next_point(
+    maps: _Maps, x: float, y: float, heading: float, ring: np.ndarray, cone: float = 1.25
+) -> tuple[float, float] | None:
+    H, W = maps.ink.shape
+    px = np.round(x + ring[:, 1]).astype(int)
+    py = np.round(y + ring[:, 2]).astype(int)
+    inside = (px >= 0) & (px < W) & (py >= 0) & (py < H)
+    on = np.zeros(len(ring), bool)
+    on[inside] = maps.ink[py[inside], px[inside]] > 0
+    delta = (ring[:, 0] - heading + math.pi) % (2 * math.pi) - math.pi
+    on &= np.abs(delta) <= cone
+    if not on.any():
+        return None
+    # group consecutive ring samples into branches; take the branch nearest the heading
+    idx = np.flatnonzero(on)
+    groups = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+    best = min(groups, key=lambda g: abs(float(np.mean(delta[g]))))
+    ang = heading + float(np.mean(delta[best]))
+    r = float(np.hypot(ring[0, 1], ring[0, 2]))
+    return x + r * math.cos(ang), y + r * math.sin(ang)
+
+
+def _nearest_contact(contacts: list[Contact], node: int, p: tuple[float, float]) -> int | None:
+    best, best_d = None, float("inf")
+    for i, c in enumerate(contacts):
+        if c.node != node:
+            continue
+        d = math.hypot(c.point[0] - p[0], c.point[1] - p[1])
+        if d < best_d:
+            best, best_d = i, d
+    return best
