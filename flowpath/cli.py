@@ -30,6 +30,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--chart", type=Path, default=SAMPLE_CHART, help="Mermaid or graph-JSON file (default: sample)")
     demo.set_defaults(func=_demo)
+
+    parse = sub.add_parser(
+        "parse",
+        help="read flowchart images into graphs",
+        description="Parse flowchart images (PNG/JPEG/WebP/BMP) into the shared graph model. Prints one JSON line "
+        'per image in input order: {"image": PATH, "graph": GRAPH} or {"image": PATH, "error": MESSAGE}.',
+    )
+    parse.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="flowchart image files")
+    parse.add_argument("--jsonl", type=Path, metavar="OUT", help="write the JSON lines to OUT instead of stdout")
+    parse.add_argument("--mermaid", action="store_true", help="print each graph as Mermaid instead of JSON")
+    parse.add_argument("--overlay", type=Path, metavar="DIR", help="write each image with the parse drawn on it")
+    parse.set_defaults(func=_parse)
+
+    ev = sub.add_parser(
+        "eval-parse",
+        help="score the image parser on charts with known graphs",
+        description="Parse every chart of a FlowExplainBench-layout folder (dataset.json, images/<key>/original.png, "
+        "annotations.json) and score nodes, labels, edges and edge labels against the gold graphs.",
+    )
+    ev.add_argument("--data", type=Path, required=True, metavar="DIR", help="data folder (dataset.json, images/)")
+    ev.add_argument("--limit", type=int, metavar="N", help="score only the first N charts (in key order)")
+    ev.add_argument("--report", type=Path, metavar="DIR", help="write report.md, scores.jsonl and overlays here")
+    ev.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ev.set_defaults(func=_eval_parse)
     return parser
 
 
@@ -37,6 +61,103 @@ def _demo(args: argparse.Namespace) -> int:
     graph = load_graph(args.chart)
     print(f"{args.chart.name}: {len(graph.nodes)} nodes, {len(graph.edges)} edges")
     print(format_graph(graph))
+    return 0
+
+
+def _parse(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+
+    import cv2
+    from tqdm import tqdm
+
+    from flowpath.errors import InputError
+    from flowpath.vision import load_image, parse_image
+    from flowpath.vision.overlay import draw_overlay
+    from graphsolvers.cli_support import write_atomic
+    from graphsolvers.errors import ToolkitError
+    from graphsolvers.mermaid import to_mermaid
+
+    if args.jsonl is not None and args.jsonl.is_dir():
+        raise InputError(f"--jsonl {args.jsonl} is a folder; give a file name")
+    lines, failed = [], 0
+    staged = Path(tempfile.mkdtemp(prefix=".overlay-", dir=args.overlay.parent)) if args.overlay else None
+    if args.overlay:
+        args.overlay.parent.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(args.images, unit="image", disable=len(args.images) < 2 or args.quiet, file=sys.stderr)
+    for i, path in enumerate(bar):
+        try:
+            graph = parse_image(path)
+        except ToolkitError as e:
+            failed += 1
+            print(f"flowpath: error: {e}", file=sys.stderr)
+            lines.append(json.dumps({"image": str(path), "error": str(e)}))
+            continue
+        if args.mermaid:
+            lines.append(f"%% {path}\n{to_mermaid(graph)}")
+        else:
+            lines.append(json.dumps({"image": str(path), "graph": json.loads(graph.to_json())}))
+        if staged is not None:
+            cv2.imwrite(str(staged / f"{i:04d}_{path.stem}.png"), draw_overlay(load_image(path), graph))
+    text = "\n".join(lines) + "\n"
+    if args.jsonl is not None:
+        write_atomic(args.jsonl, text)
+    else:
+        sys.stdout.write(text)
+    if staged is not None:
+        args.overlay.mkdir(parents=True, exist_ok=True)
+        for f in sorted(staged.iterdir()):
+            f.replace(args.overlay / f.name)
+        staged.rmdir()
+    return 2 if failed else 0
+
+
+def _eval_parse(args: argparse.Namespace) -> int:
+    import json
+
+    import cv2
+    from tqdm import tqdm
+
+    from flowpath.bench.parse_eval import evaluate, load_charts, markdown_report, summarise
+    from flowpath.errors import InputError
+    from flowpath.vision import load_image, parse_image
+    from flowpath.vision.overlay import draw_overlay
+    from graphsolvers.cli_support import write_atomic
+
+    if args.limit is not None and args.limit < 1:
+        raise InputError(f"--limit must be at least 1, got {args.limit}")
+    charts = load_charts(args.data)[: args.limit]
+    overlays: dict[str, str] = {}
+    graphs = {}
+
+    def keep(gold, pred, score) -> None:
+        if pred is not None:
+            graphs[gold.key] = pred
+
+    scores = list(tqdm(evaluate(charts, parse_image, on_result=keep), total=len(charts), unit="chart", file=sys.stderr))
+    summary = summarise(scores)
+    if args.report is not None:
+        worst = sorted(scores, key=lambda c: (c.edge_f1 + c.node_f1, c.key))[:15]
+        byname = {c.key: c for c in charts}
+        for c in worst:
+            if c.key in graphs:
+                img = draw_overlay(load_image(byname[c.key].image), graphs[c.key])
+                ok, png = cv2.imencode(".png", img)
+                if ok:
+                    write_atomic(args.report / "overlays" / f"{c.key}.png", png.tobytes())
+                    overlays[c.key] = f"overlays/{c.key}.png"
+        write_atomic(args.report / "report.md", markdown_report(summary, scores, overlays=overlays))
+        rows = [json.dumps({**c.__dict__, "node_f1": c.node_f1, "edge_f1": c.edge_f1}) for c in scores]
+        write_atomic(args.report / "scores.jsonl", "\n".join(rows) + "\n")
+        write_atomic(args.report / "summary.json", summary.model_dump_json(indent=2))
+    if args.json:
+        print(summary.model_dump_json(indent=2))
+    else:
+        for name, value in summary.model_dump().items():
+            if name != "by_style":
+                print(f"{name:<24} {value:.3f}" if isinstance(value, float) else f"{name:<24} {value}")
+        for style, v in summary.by_style.items():
+            print(f"style {style:<18} " + "  ".join(f"{k}={x:.3f}" for k, x in v.items() if k != "charts"))
     return 0
 
 

@@ -152,7 +152,7 @@ def load_charts(data_dir: str | os.PathLike[str], *, keys: list[str] | None = No
 
 
 def chart_style(img: np.ndarray, boxes: list[tuple[float, float, float, float]]) -> str:
-    """A colour-style name from the fills inside the gold boxes: ``outline``, ``multicolour`` or ``fill #rrggbb``."""
+    """A colour-style name from the fills inside the gold boxes: ``outline``, ``multicolour`` or ``single fill``."""
     fills = []
     for x1, y1, x2, y2 in boxes:
         cx, cy = int((x1 + x2) / 2), int((y1 + y2) / 2)
@@ -169,8 +169,7 @@ def chart_style(img: np.ndarray, boxes: list[tuple[float, float, float, float]])
     q = {tuple((c // 24).astype(int)) for c in f}
     if len(q) >= 3:
         return "multicolour"
-    b, g, r = np.median(f, axis=0).astype(int)
-    return f"fill #{r:02x}{g:02x}{b:02x}"
+    return "single fill"
 
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -384,7 +383,9 @@ def _f1(tp: float, n_pred: float, n_gold: float) -> float:
     return 2 * tp / (n_pred + n_gold) if n_pred + n_gold else 1.0
 
 
-def markdown_report(summary: ParseSummary, scores: list[ChartScore], *, overlays: dict[str, str], worst: int = 15) -> str:
+def markdown_report(
+    summary: ParseSummary, scores: list[ChartScore], *, overlays: dict[str, str], worst: int = 15
+) -> str:
     """The Markdown report: headline figures, per-style table, and the worst charts with their overlays."""
     lines = [
         "# Flowchart parsing report",
@@ -413,7 +414,12 @@ def markdown_report(summary: ParseSummary, scores: list[ChartScore], *, overlays
     ):
         lines.append(f"| {name} | {getattr(summary, name):.3f} |")
     if summary.by_style:
-        lines += ["", "## By colour style", "", "| style | charts | node F1 | word F1 | edge F1 | edge-label acc | exact |"]
+        lines += [
+            "",
+            "## By colour style",
+            "",
+            "| style | charts | node F1 | word F1 | edge F1 | edge-label acc | exact |",
+        ]
         lines.append("|---|---|---|---|---|---|---|")
         for st, v in summary.by_style.items():
             lines.append(
@@ -421,7 +427,13 @@ def markdown_report(summary: ParseSummary, scores: list[ChartScore], *, overlays
                 f"| {v['edge_label_accuracy']:.3f} | {v['exact_graph_rate']:.3f} |"
             )
     ranked = sorted(scores, key=lambda c: (c.edge_f1 + c.node_f1, c.key))[:worst]
-    lines += ["", f"## Worst {len(ranked)} charts", "", "| chart | node F1 | edge F1 | error | overlay |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"## Worst {len(ranked)} charts",
+        "",
+        "| chart | node F1 | edge F1 | error | overlay |",
+        "|---|---|---|---|---|",
+    ]
     for c in ranked:
         ov = f"![{c.key}]({overlays[c.key]})" if c.key in overlays else ""
         lines.append(f"| {c.key} | {c.node_f1:.3f} | {c.edge_f1:.3f} | {c.error or ''} | {ov} |")

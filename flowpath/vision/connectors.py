@@ -49,6 +49,7 @@ class _Maps:
     zone: np.ndarray  # int32, node index + 1 in the contact zone around each node
     label: np.ndarray  # int32, label index + 1
     dist: np.ndarray  # float32 distance transform of ink
+    label_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
 
 
 def build_maps(
@@ -76,7 +77,8 @@ def build_maps(
         ink[y : y + h, x : x + w][mask] = 1
     ink[body > 0] = 0
     dist = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
-    return _Maps(ink=ink, zone=zone, label=label, dist=dist)
+    boxes = [(x, y, x + m.shape[1], y + m.shape[0]) for m, (x, y) in label_masks]
+    return _Maps(ink=ink, zone=zone, label=label, dist=dist, label_boxes=boxes)
 
 
 def _paint(target: np.ndarray, mask: np.ndarray, x: int, y: int, grow: int, value: int, only_empty: bool = False):
@@ -113,7 +115,7 @@ def find_contacts(maps: _Maps, *, stroke: int) -> list[Contact]:
         ids = maps.zone[y : y + h, x : x + w][labels[y : y + h, x : x + w] == i]
         node = int(np.bincount(ids).argmax()) - 1
         cx, cy = cents[i]
-        ix, iy = int(round(cx)), int(round(cy))
+        ix, iy = round(cx), round(cy)
         x1, y1, x2, y2 = max(0, ix - radius), max(0, iy - radius), min(W, ix + radius + 1), min(H, iy + radius + 1)
         d = disc[y1 - iy + radius : y2 - iy + radius, x1 - ix + radius : x2 - ix + radius]
         ink = (maps.ink[y1:y2, x1:x2] > 0) & d
@@ -185,7 +187,8 @@ def _walk(
         if nxt is None:
             nxt = _next_point(maps, x, y, heading, ring * np.array([1, 2, 2]), cone=0.6)
             if nxt is None:
-                return None
+                z = _zone_ahead(maps, x, y, heading, 2 * step, exclude=None if left_start else c.node)
+                return (z, path, labels) if z is not None else None
         nx_, ny_ = nxt
         d = math.atan2(ny_ - y, nx_ - x)
         hx = math.cos(heading) + math.cos(d)
@@ -193,18 +196,69 @@ def _walk(
         heading = math.atan2(hy, hx)
         x, y = nx_, ny_
         path.append((x, y))
-        xi, yi = int(round(x)), int(round(y))
+        xi, yi = round(x), round(y)
         if not (0 <= xi < W and 0 <= yi < H):
             return None
-        lab = maps.label[yi, xi]
-        if lab:
-            labels.add(int(lab) - 1)
+        lab = int(maps.label[yi, xi]) - 1
+        if lab >= 0 and lab not in labels:
+            labels.add(lab)
+            jump = _label_exit(maps, lab, path[-2], heading)
+            if jump is not None:
+                (x, y), heading = jump
+                path.append((x, y))
+                xi, yi = round(x), round(y)
         z = int(maps.zone[yi, xi]) - 1
         if z < 0:
             left_start = True
         elif z != c.node or (left_start and len(path) > 6):
             return z, path, labels
     return None
+
+
+def _label_exit(
+    maps: _Maps, lab: int, entry: tuple[float, float], heading: float
+) -> tuple[tuple[float, float], float] | None:
+    """Where the connector leaves label box ``lab`` (entered near ``entry``): the ink just outside the box
+    farthest from the entry and most in line with the heading; and the heading out of it."""
+    H, W = maps.ink.shape
+    x1, y1, x2, y2 = maps.label_boxes[lab]
+    g = 3
+    X1, Y1, X2, Y2 = max(0, x1 - g), max(0, y1 - g), min(W, x2 + g), min(H, y2 + g)
+    band = maps.ink[Y1:Y2, X1:X2].copy()
+    band[max(0, y1 - Y1) : y2 - Y1, max(0, x1 - X1) : x2 - X1] = 0
+    n, _lab_map, _stats, cents = cv2.connectedComponentsWithStats(band, connectivity=8)
+    if n <= 1:
+        return None
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    best, best_score = None, float("inf")
+    for i in range(1, n):
+        px, py = cents[i][0] + X1, cents[i][1] + Y1
+        if math.hypot(px - entry[0], py - entry[1]) < 0.5 * max(x2 - x1, y2 - y1, 8):
+            continue
+        ang = math.atan2(py - cy, px - cx)
+        score = abs((ang - heading + math.pi) % (2 * math.pi) - math.pi)
+        if score < best_score:
+            best, best_score = (px, py, ang), score
+    if best is None or best_score > 2.0:
+        return None
+    px, py, ang = best
+    return (px, py), ang
+
+
+def _zone_ahead(maps: _Maps, x: float, y: float, heading: float, r: int, exclude: int | None) -> int | None:
+    """The node whose contact zone lies ahead within ``r`` pixels of a dead end (arrow tips stop short)."""
+    H, W = maps.zone.shape
+    x1, y1, x2, y2 = max(0, int(x) - r), max(0, int(y) - r), min(W, int(x) + r + 1), min(H, int(y) + r + 1)
+    zone = maps.zone[y1:y2, x1:x2]
+    yy, xx = np.mgrid[y1:y2, x1:x2]
+    dx, dy = xx - x, yy - y
+    ahead = (dx * math.cos(heading) + dy * math.sin(heading)) > 0.5 * np.hypot(dx, dy)
+    ok = (zone > 0) & ahead & (dx * dx + dy * dy <= r * r)
+    if exclude is not None:
+        ok &= zone != exclude + 1
+    if not ok.any():
+        return None
+    return int(np.bincount(zone[ok]).argmax()) - 1
 
 
 def _initial_heading(maps: _Maps, c: Contact, step: int) -> float | None:

@@ -91,9 +91,12 @@ def _to_bgr(arr: np.ndarray) -> np.ndarray:
     if arr.ndim == 2 or arr.shape[2] == 1:
         return cv2.cvtColor(arr.reshape(arr.shape[:2]), cv2.COLOR_GRAY2BGR)
     if arr.shape[2] == 4:
-        alpha = arr[:, :, 3:4].astype(np.float32) / 255.0
-        rgb = arr[:, :, :3].astype(np.float32)
-        return np.ascontiguousarray((rgb * alpha + 255.0 * (1.0 - alpha) + 0.5).astype(np.uint8))
+        alpha = arr[:, :, 3]
+        if alpha.min() == 255:
+            return np.ascontiguousarray(arr[:, :, :3])
+        a = alpha[:, :, None].astype(np.uint16)
+        rgb = arr[:, :, :3].astype(np.uint16)
+        return ((rgb * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
     return np.ascontiguousarray(arr)
 
 

@@ -155,7 +155,7 @@ def _free_labels(scene, nodes: list[Region], labels: list[Region], line_h: float
     closed = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (kc, kc)))
     ko = max(2 * s + 3, int(0.45 * line_h))
     opened = cv2.morphologyEx(closed, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (ko, ko)))
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    n, _lab, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
     out = []
     for i in range(1, n):
         x, y, w, h, _a = stats[i]
@@ -258,5 +258,3 @@ def _build_graph(
         edges.append(Edge(source=ids[t.source], target=ids[t.target], label=label or None, attrs=attrs))
     edges.sort(key=lambda e: (int(e.source[1:]), int(e.target[1:])))
     return Graph(nodes=out_nodes, edges=edges, attrs={"image_size": [int(shape[1]), int(shape[0])]})
-
-

@@ -82,7 +82,9 @@ def find_regions(scene: Scene) -> list[Region]:
     s = scene.stroke
     k = max(7, 3 * s + 4)
     min_side = int(1.6 * k)
-    regions = _filled_regions(scene.image, scene.foreground, k, min_side, s) + _outlined_regions(scene.foreground, s, min_side)
+    regions = _filled_regions(scene.image, scene.foreground, k, min_side, s) + _outlined_regions(
+        scene.foreground, s, min_side
+    )
     regions.sort(key=lambda r: r.width * r.height, reverse=True)
     kept: list[Region] = []
     for r in regions:
@@ -115,7 +117,7 @@ def _filled_regions(img: np.ndarray, fg: np.ndarray, k: int, min_side: int, s: i
         same = (np.abs(crop - fill).max(axis=2) < 40).astype(np.uint8)
         near = cv2.dilate(blob, grow) & same & fg8[y1:y2, x1:x2]
         near = cv2.morphologyEx(near, cv2.MORPH_OPEN, thin) | blob  # not along thin lines of a similar colour
-        m, lab2 = cv2.connectedComponents(near, connectivity=4)
+        _m, lab2 = cv2.connectedComponents(near, connectivity=4)
         body = (lab2 == int(np.bincount(lab2[blob > 0]).argmax())).astype(np.uint8)
         body = (cv2.dilate(body, ring) & fg8[y1:y2, x1:x2] | body) > 0
         ys, xs = np.nonzero(body)
@@ -137,7 +139,7 @@ def _outlined_regions(fg: np.ndarray, s: int, min_side: int) -> list[Region]:
     out = []
     pad = s + 1
     for i in range(1, n):
-        x, y, w, h, area = stats[i]
+        x, y, w, h, _area = stats[i]
         if w < min_side or h < min_side or x == 0 or y == 0 or x + w >= W or y + h >= H:
             continue
         hole = labels[y : y + h, x : x + w] == i
@@ -146,7 +148,7 @@ def _outlined_regions(fg: np.ndarray, s: int, min_side: int) -> list[Region]:
         islands = solid & ~hole
         if not islands.any():
             continue
-        m, _, istats, _ = cv2.connectedComponentsWithStats(islands.astype(np.uint8), connectivity=8)
+        _m, _, istats, _ = cv2.connectedComponentsWithStats(islands.astype(np.uint8), connectivity=8)
         if istats[1:, 3].max() > 0.6 * h or istats[1:, 4].sum() > 0.4 * solid_area:
             continue
         iys, ixs = np.nonzero(islands)

@@ -46,8 +46,13 @@ def classify_shape(mask: np.ndarray) -> str:
     right = np.where(rows, w - 1 - mask[:, ::-1].argmax(axis=1), -1).astype(float)
     extent = float(mask.mean())
     aspect = w / h
-    t = max(2, int(round(0.08 * min(w, h))))
-    tl, tr, bl, br = (bool(mask[t, t]), bool(mask[t, w - 1 - t]), bool(mask[h - 1 - t, t]), bool(mask[h - 1 - t, w - 1 - t]))
+    t = max(2, round(0.08 * min(w, h)))
+    tl, tr, bl, br = (
+        bool(mask[t, t]),
+        bool(mask[t, w - 1 - t]),
+        bool(mask[h - 1 - t, t]),
+        bool(mask[h - 1 - t, w - 1 - t]),
+    )
     if tl and tr and bl and br:
         return "rect"
     q = slice(int(0.1 * h), int(0.9 * h) + 1)
