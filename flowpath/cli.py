@@ -84,7 +84,7 @@ def _parse(args: argparse.Namespace) -> int:
     staged = Path(tempfile.mkdtemp(prefix=".overlay-", dir=args.overlay.parent)) if args.overlay else None
     if args.overlay:
         args.overlay.parent.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(args.images, unit="image", disable=len(args.images) < 2 or args.quiet, file=sys.stderr)
+    bar = tqdm(args.images, unit="image", disable=True if len(args.images) < 2 or args.quiet else None, file=sys.stderr)
     for i, path in enumerate(bar):
         try:
             graph = parse_image(path)
@@ -134,7 +134,12 @@ def _eval_parse(args: argparse.Namespace) -> int:
         if pred is not None:
             graphs[gold.key] = pred
 
-    scores = list(tqdm(evaluate(charts, parse_image, on_result=keep), total=len(charts), unit="chart", file=sys.stderr))
+    bar = tqdm(total=len(charts), unit="chart", file=sys.stderr, disable=True if args.quiet else None)
+    scores = []
+    for score in evaluate(charts, parse_image, on_result=keep):
+        scores.append(score)
+        bar.update()
+    bar.close()
     summary = summarise(scores)
     if args.report is not None:
         worst = sorted(scores, key=lambda c: (c.edge_f1 + c.node_f1, c.key))[:15]

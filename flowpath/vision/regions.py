@@ -119,7 +119,8 @@ def _filled_regions(img: np.ndarray, fg: np.ndarray, k: int, min_side: int, s: i
         near = cv2.morphologyEx(near, cv2.MORPH_OPEN, thin) | blob  # not along thin lines of a similar colour
         _m, lab2 = cv2.connectedComponents(near, connectivity=4)
         body = (lab2 == int(np.bincount(lab2[blob > 0]).argmax())).astype(np.uint8)
-        body = (cv2.dilate(body, ring) & fg8[y1:y2, x1:x2] | body) > 0
+        border = cv2.dilate(body, ring) & fg8[y1:y2, x1:x2] | body
+        body = (cv2.morphologyEx(border, cv2.MORPH_OPEN, thin) | body) > 0  # the border, not connector stubs
         ys, xs = np.nonzero(body)
         bx1, by1, bx2, by2 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
         out.append(
