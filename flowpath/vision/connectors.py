@@ -41,6 +41,8 @@ class Trace:
     polyline: list[tuple[float, float]]
     labels: set[int] = field(default_factory=set)
     directed: bool = True
+    ends: tuple[int, int] = (-1, -1)  # contact indices at source and target
+    contrast: float = 1.0  # ink at the head over ink at the tail
 
 
 @dataclass
@@ -123,7 +125,18 @@ def find_contacts(maps: _Maps, *, stroke: int) -> list[Contact]:
         if (maps.label[y1:y2, x1:x2] > 0).any():
             ratio = 0.0  # a label box is not an arrowhead
         out.append(Contact(node=node, point=(float(cx), float(cy)), head=ratio >= HEAD_RATIO, thickness=ratio))
-    return out
+    return _merge_close(out, radius)
+
+
+def _merge_close(contacts: list[Contact], radius: float) -> list[Contact]:
+    """One contact per arrowhead or line end: pieces on the same node closer than ``radius`` are one,
+    represented by the piece with the most ink."""
+    kept: list[Contact] = []
+    for c in sorted(contacts, key=lambda c: -c.thickness):
+        if any(k.node == c.node and math.dist(k.point, c.point) < radius for k in kept):
+            continue
+        kept.append(c)
+    return kept
 
 
 HEAD_RATIO = 1.45
@@ -143,25 +156,59 @@ def trace_edges(maps: _Maps, contacts: list[Contact], *, stroke: int) -> list[Tr
         if end_node == c.node:
             continue
         end = _nearest_contact(contacts, end_node, path[-1])
-        end_head = end is not None and contacts[end].head
-        if c.head and end_head:
+        other = contacts[end] if end is not None else None
+        c_head, end_head = _which_is_head(c, other)
+        if c_head and end_head:
             continue  # two arrowheads on one line: a double-headed link is read from both ends below
-        if c.head:
-            src, dst, poly, directed = end_node, c.node, path[::-1], True
+        ratio = c.thickness / other.thickness if other is not None and other.thickness > 0 else 1.0
+        if c_head:
+            src, dst, poly, directed, ends, contrast = end_node, c.node, path[::-1], True, (end, ci), ratio
         elif end_head:
-            src, dst, poly, directed = c.node, end_node, path, True
+            src, dst, poly, directed, ends, contrast = c.node, end_node, path, True, (ci, end), 1 / ratio
         else:
             first, second = sorted((c.node, end_node))
-            src, dst, poly, directed = first, second, path if first == c.node else path[::-1], False
+            src, dst, directed, contrast = first, second, False, 1.0
+            poly, ends = (path, (ci, end)) if first == c.node else (path[::-1], (end, ci))
         key = (src, dst)
         if key in found:
             found[key].labels |= labels
             continue
         if not directed and (dst, src) in found:
             continue
-        found[key] = Trace(source=src, target=dst, polyline=poly, labels=set(labels), directed=directed)
+        found[key] = Trace(
+            source=src,
+            target=dst,
+            polyline=poly,
+            labels=set(labels),
+            directed=directed,
+            ends=(ends[0] if ends[0] is not None else -1, ends[1] if ends[1] is not None else -1),
+            contrast=contrast,
+        )
         logger.debug("contact %d: %d -> %d (%d labels)", ci, src, dst, len(labels))
+    for (a, b), t in list(found.items()):
+        back = found.get((b, a))
+        if back is None or a > b:
+            continue
+        # the same connector read both ways: one of the two readings shares a contact in the opposite role
+        if t.ends[0] == back.ends[1] or t.ends[1] == back.ends[0]:
+            del found[(b, a) if back.contrast < t.contrast else (a, b)]
     return list(found.values())
+
+
+HEAD_CONTRAST = 1.25
+"""An end of a connector is its arrowhead when it holds this many times the ink of the other end."""
+
+
+def _which_is_head(a: Contact, b: Contact | None) -> tuple[bool, bool]:
+    """Which ends of one connector carry an arrowhead: the end with clearly more ink near it, else the
+    absolute test of :func:`find_contacts` (both or neither for double-headed and plain lines)."""
+    if b is None:
+        return a.head, False
+    if a.thickness > HEAD_CONTRAST * b.thickness:
+        return True, False
+    if b.thickness > HEAD_CONTRAST * a.thickness:
+        return False, True
+    return a.head, b.head
 
 
 def _ring(r: int) -> np.ndarray:

@@ -59,6 +59,7 @@ def text_lines(
     fill = np.median(crop[inner], axis=0)
     diff = np.abs(crop.astype(np.int16) - fill.astype(np.int16)).max(axis=2)
     ink = (diff > TEXT_CONTRAST) & inner
+    ink = _drop_edge_marks(ink, inner & ~erode(inner, 5))
     rows = ink.sum(axis=1)
     on = rows > 0
     boxes: list[tuple[int, int, int, int]] = []
@@ -75,6 +76,17 @@ def text_lines(
         if band.sum() >= 6:
             boxes.append((x0 + int(cols.min()), y0 + start, x0 + int(cols.max()) + 1, y0 + y))
     return _merge_small_bands(boxes), fill
+
+
+def _drop_edge_marks(ink: np.ndarray, edge: np.ndarray) -> np.ndarray:
+    """``ink`` without long strokes that touch ``edge``: inner borders and shadows of a shape, not glyphs."""
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return ink
+    h, w = ink.shape
+    touching = np.unique(lab[edge & ink])
+    long = [i for i in touching if i > 0 and (stats[i, 2] > 0.5 * w or stats[i, 3] > 0.6 * h)]
+    return ink & ~np.isin(lab, long) if long else ink
 
 
 def erode(mask: np.ndarray, size: int) -> np.ndarray:

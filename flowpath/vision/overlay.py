@@ -30,7 +30,8 @@ def draw_overlay(img: np.ndarray, graph: Graph) -> np.ndarray:
         colour = (0, 140, 255) if e.attrs.get("arrow") == "none" else (0, 160, 0)
         cv2.polylines(out, [pts.astype(np.int32).reshape(-1, 1, 2)], False, colour, thick, cv2.LINE_AA)
         a, b = pts[-2], pts[-1]
-        cv2.arrowedLine(out, tuple(int(v) for v in a), tuple(int(v) for v in b), colour, thick, tipLength=0.8)
+        tip = min(0.9, 18 * scale / max(1.0, float(np.hypot(*(b - a)))))
+        cv2.arrowedLine(out, tuple(int(v) for v in a), tuple(int(v) for v in b), colour, thick, tipLength=tip)
         if e.label:
             mid = pts[len(pts) // 2]
             cv2.putText(

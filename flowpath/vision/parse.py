@@ -81,13 +81,15 @@ def parse_image(
     for i, r in enumerate(regions):
         r.lines, fills[i] = text_lines(img, r.mask, r.bbox[:2], stroke=s)
     line_h = _typical_line_height(regions)
-    maybe = [r.filled and _hugs_text(r, line_h) for r in regions]
-    if any(maybe):
+    sure = [r.filled and _hugs_text(r, line_h, margin=0.5) for r in regions]
+    maybe = [r.filled and _hugs_text(r, line_h, margin=0.8) for r in regions]
+    heads: set[int] = set()
+    if any(m and not t for m, t in zip(maybe, sure, strict=True)):
         # a label box is passed through by its connector: no arrowhead ends on it
         maps = build_maps(scene.foreground, [(r.mask, r.bbox[:2]) for r in regions], [], stroke=s)
         heads = {c.node for c in find_contacts(maps, stroke=s) if c.head and not _near_other(c, regions, 4 * s + 4)}
-        for i, r in enumerate(regions):
-            r.is_label = maybe[i] and i not in heads
+    for i, r in enumerate(regions):
+        r.is_label = sure[i] or (maybe[i] and i not in heads)
     nodes = [r for r in regions if not r.is_label]
     labels = [r for r in regions if r.is_label]
     if not nodes:
@@ -128,8 +130,9 @@ def _typical_line_height(regions: list[Region]) -> float:
     return float(np.median(heights)) if heights else 16.0
 
 
-def _hugs_text(r: Region, line_h: float) -> bool:
-    """A filled box whose text reaches close to its edges: an edge-label background, not a node."""
+def _hugs_text(r: Region, line_h: float, *, margin: float) -> bool:
+    """A filled box whose text comes within ``margin`` line heights of its top and bottom (and 1.5 × that
+    of its sides): an edge-label background, not a node (nodes pad their text more)."""
     if not r.lines:
         return r.height < 1.6 * line_h
     top = min(b[1] for b in r.lines) - r.bbox[1]
@@ -137,7 +140,7 @@ def _hugs_text(r: Region, line_h: float) -> bool:
     left = min(b[0] for b in r.lines) - r.bbox[0]
     right = r.bbox[2] - max(b[2] for b in r.lines)
     lh = max(line_h, float(np.median([b[3] - b[1] for b in r.lines])))
-    return top < 0.8 * lh and bottom < 0.8 * lh and left < 1.2 * lh and right < 1.2 * lh
+    return top < margin * lh and bottom < margin * lh and left < 1.5 * margin * lh and right < 1.5 * margin * lh
 
 
 def _free_labels(scene, nodes: list[Region], labels: list[Region], line_h: float) -> list[Region]:
