@@ -30,7 +30,7 @@ __all__ = ["GoldBoxes", "gold_boxes", "is_degenerate", "load_gold_boxes", "svg_n
 Box = tuple[float, float, float, float]
 _NUM = re.compile(r"-?\d*\.?\d+(?:[eE][-+]?\d+)?")
 _TRANSLATE = re.compile(r"translate\(\s*(" + _NUM.pattern + r")[\s,]+(" + _NUM.pattern + r")\s*\)")
-_NODE_ID = re.compile(r"^flowchart-(.+)-\d+$")
+_NODE_ID = re.compile(r"(?:^|-)flowchart-(.+)-\d+$")
 
 
 @dataclass
@@ -122,7 +122,7 @@ def svg_node_boxes(svg_path: str | os.PathLike[str], *, png_width: float) -> dic
     for g in root.iter():
         if not g.tag.endswith("}g") and g.tag != "g":
             continue
-        m = _NODE_ID.match(g.get("id", ""))
+        m = _NODE_ID.search(g.get("id", ""))
         if not m or "node" not in g.get("class", "").split():
             continue
         box = _shape_box(g)
@@ -165,6 +165,11 @@ def _shape_box(g: ET.Element) -> Box | None:
             ry = float(child.get("r", child.get("ry", 0)))
             xs += [cx - rx, cx + rx]
             ys += [cy - ry, cy + ry]
+        elif tag == "g" and "label" not in child.get("class", "").split():
+            inner = _shape_box(child)
+            if inner:
+                xs += [inner[0] + tx, inner[2] + tx]
+                ys += [inner[1] + ty, inner[3] + ty]
         elif tag == "path" and child.get("d"):
             box = _path_box(child.get("d"))
             if box:

@@ -160,7 +160,7 @@ def trace_edges(maps: _Maps, contacts: list[Contact], *, stroke: int) -> list[Tr
         c_head, end_head = _which_is_head(c, other)
         if c_head and end_head:
             continue  # two arrowheads on one line: a double-headed link is read from both ends below
-        ratio = c.thickness / other.thickness if other is not None and other.thickness > 0 else 1.0
+        ratio = max(c.thickness, 1e-3) / max(other.thickness, 1e-3) if other is not None else 1.0
         if c_head:
             src, dst, poly, directed, ends, contrast = end_node, c.node, path[::-1], True, (end, ci), ratio
         elif end_head:
