@@ -43,7 +43,7 @@ def degrade(
             raise ValueError(f"unknown degradation {kind!r}; choose from {', '.join(DEGRADATIONS)}")
         if kind == "jpeg":
             q = rng.randint(30, 90)
-            ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
+            _ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
             img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
             steps.append(f"jpeg({q})")
         elif kind == "blur":

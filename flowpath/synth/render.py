@@ -112,7 +112,7 @@ def write_dataset(
             img, boxes, how = degrade(img, boxes, [k for k in DEGRADATIONS if k in kinds], seed=s)
         key = f"synth{s:08d}"
         folder = root / "images" / key
-        ok, png = cv2.imencode(".png", img)
+        _ok, png = cv2.imencode(".png", img)
         write_atomic(folder / "original.png", png.tobytes())
         write_atomic(folder / "annotations.json", json.dumps({k: [round(v, 1) for v in b] for k, b in boxes.items()}))
         data[key] = {"key": key, "mermaid": chart.mermaid, "style": f"{theme} {direction}" + (f" {how}" if how else "")}
