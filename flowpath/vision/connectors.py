@@ -199,6 +199,10 @@ HEAD_CONTRAST = 1.25
 """An end of a connector is its arrowhead when it holds this many times the ink of the other end."""
 
 
+WEAK_CONTRAST = 1.08
+"""Ink contrast that decides the direction of a connector when neither end passes the absolute test."""
+
+
 def _which_is_head(a: Contact, b: Contact | None) -> tuple[bool, bool]:
     """Which ends of one connector carry an arrowhead: the end with clearly more ink near it, else the
     absolute test of :func:`find_contacts` (both or neither for double-headed and plain lines)."""
@@ -208,7 +212,14 @@ def _which_is_head(a: Contact, b: Contact | None) -> tuple[bool, bool]:
         return True, False
     if b.thickness > HEAD_CONTRAST * a.thickness:
         return False, True
-    return a.head, b.head
+    if a.head or b.head:
+        return a.head, b.head
+    # neither end looks like an arrowhead on its own: take the end with more ink when it is clearly more
+    if a.thickness > WEAK_CONTRAST * b.thickness:
+        return True, False
+    if b.thickness > WEAK_CONTRAST * a.thickness:
+        return False, True
+    return False, False
 
 
 def _ring(r: int) -> np.ndarray:

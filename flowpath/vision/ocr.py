@@ -59,7 +59,7 @@ def text_lines(
     fill = np.median(crop[inner], axis=0)
     diff = np.abs(crop.astype(np.int16) - fill.astype(np.int16)).max(axis=2)
     ink = (diff > TEXT_CONTRAST) & inner
-    ink = _drop_edge_marks(ink, inner & ~erode(inner, 5))
+    ink = _drop_edge_marks(ink, inner & ~erode(inner, 3))
     rows = ink.sum(axis=1)
     on = rows > 0
     boxes: list[tuple[int, int, int, int]] = []
@@ -79,14 +79,17 @@ def text_lines(
 
 
 def _drop_edge_marks(ink: np.ndarray, edge: np.ndarray) -> np.ndarray:
-    """``ink`` without long strokes that touch ``edge``: inner borders and shadows of a shape, not glyphs."""
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    """``ink`` without the marks that touch ``edge`` (inner borders, shadows, arrow tips poking through the
+    border), unless that would remove most of it (text cut off at the border of its shape)."""
+    n, lab = cv2.connectedComponents(ink.astype(np.uint8), connectivity=8)
     if n <= 1:
         return ink
-    h, w = ink.shape
     touching = np.unique(lab[edge & ink])
-    long = [i for i in touching if i > 0 and (stats[i, 2] > 0.5 * w or stats[i, 3] > 0.6 * h)]
-    return ink & ~np.isin(lab, long) if long else ink
+    touching = touching[touching > 0]
+    if touching.size == 0:
+        return ink
+    out = ink & ~np.isin(lab, touching)
+    return out if out.sum() >= 0.5 * ink.sum() else ink
 
 
 def erode(mask: np.ndarray, size: int) -> np.ndarray:

@@ -81,7 +81,7 @@ def parse_image(
     for i, r in enumerate(regions):
         r.lines, fills[i] = text_lines(img, r.mask, r.bbox[:2], stroke=s)
     line_h = _typical_line_height(regions)
-    sure = [r.filled and _hugs_text(r, line_h, margin=0.5) for r in regions]
+    sure = [r.filled and _hugs_text(r, line_h, margin=0.58) for r in regions]
     maybe = [r.filled and _hugs_text(r, line_h, margin=0.8) for r in regions]
     heads: set[int] = set()
     if any(m and not t for m, t in zip(maybe, sure, strict=True)):
