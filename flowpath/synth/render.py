@@ -80,12 +80,15 @@ def write_dataset(
     degraded: float = 0.5,
     min_nodes: int = 5,
     max_nodes: int = 45,
+    degradations: tuple[str, ...] = DEGRADATIONS,
+    scales: tuple[float, ...] = (1.0, 1.5, 2.0),
     progress=None,
 ) -> Path:
     """Write ``n`` random charts in the FlowExplainBench layout under ``out`` and return ``out``.
 
     Chart ``i`` uses seed ``seed * 100003 + i``: a random domain, size in ``[min_nodes, max_nodes]``,
-    direction (TD/LR/BT/RL) and theme; a fraction ``degraded`` of them get 1–3 random degradations.
+    direction (TD/LR/BT/RL), theme and render scale (from ``scales``); a fraction ``degraded`` of them get
+    1–3 random degradations from ``degradations``.
     ``dataset.json`` maps each key to ``{"key", "mermaid", "style"}``.
 
     Raises
@@ -95,6 +98,8 @@ def write_dataset(
     """
     if n < 1:
         raise InputError(f"n must be at least 1, got {n}")
+    if unknown := set(degradations) - set(DEGRADATIONS):
+        raise InputError(f"unknown degradations {sorted(unknown)}; choose from {', '.join(DEGRADATIONS)}")
     if not 3 <= min_nodes <= max_nodes:
         raise InputError(f"node range [{min_nodes}, {max_nodes}] is empty or below 3")
     root = Path(out)
@@ -105,10 +110,10 @@ def write_dataset(
         direction = rng.choice(DIRECTIONS)
         theme = rng.choice(sorted(THEMES))
         graph = random_flowchart(s, n_nodes=rng.randint(min_nodes, max_nodes), direction=direction)
-        chart = render_chart(graph, theme=theme, scale=rng.choice([1.0, 1.5, 2.0]))
+        chart = render_chart(graph, theme=theme, scale=rng.choice(scales))
         img, boxes, how = chart.image, chart.boxes, ""
-        if rng.random() < degraded:
-            kinds = rng.sample(DEGRADATIONS, rng.randint(1, 3))
+        if rng.random() < degraded and degradations:
+            kinds = rng.sample(degradations, min(len(degradations), rng.randint(1, 3)))
             img, boxes, how = degrade(img, boxes, [k for k in DEGRADATIONS if k in kinds], seed=s)
         key = f"synth{s:08d}"
         folder = root / "images" / key
