@@ -59,15 +59,23 @@ def degrade(
             angle = rng.uniform(-5, 5)
             h, w = img.shape[:2]
             m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-            img = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_LINEAR)
+            cos, sin = abs(m[0, 0]), abs(m[0, 1])
+            nw, nh = int(w * cos + h * sin + 1), int(h * cos + w * sin + 1)
+            m[0, 2] += (nw - w) / 2
+            m[1, 2] += (nh - h) / 2
+            img = cv2.warpAffine(img, m, (nw, nh), borderValue=_page(img), flags=cv2.INTER_LINEAR)
             boxes = {k: _moved(b, lambda p, m=m: p @ m[:, :2].T + m[:, 2]) for k, b in boxes.items()}
             steps.append(f"rotate({angle:.1f})")
         elif kind == "perspective":
             h, w = img.shape[:2]
+            pad_x, pad_y = int(0.04 * w) + 2, int(0.04 * h) + 2
+            img = cv2.copyMakeBorder(img, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT, value=_page(img))
+            boxes = {k: (b[0] + pad_x, b[1] + pad_y, b[2] + pad_x, b[3] + pad_y) for k, b in boxes.items()}
+            h, w = img.shape[:2]
             src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
             jit = np.float32([[rng.uniform(-1, 1) * 0.03 * w, rng.uniform(-1, 1) * 0.03 * h] for _ in range(4)])
             m = cv2.getPerspectiveTransform(src, src + jit)
-            img = cv2.warpPerspective(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+            img = cv2.warpPerspective(img, m, (w, h), borderValue=_page(img))
             boxes = {k: _moved(b, lambda p, m=m: cv2.perspectiveTransform(p[None], m)[0]) for k, b in boxes.items()}
             steps.append("perspective")
         elif kind == "downscale":
@@ -77,6 +85,11 @@ def degrade(
             boxes = {k: tuple(v * f for v in b) for k, b in boxes.items()}
             steps.append(f"downscale({f:.2f})")
     return img, boxes, " ".join(steps)
+
+
+def _page(img: np.ndarray) -> tuple[int, int, int]:
+    """The page colour: the colour of the top-left pixel."""
+    return tuple(int(v) for v in img[0, 0])
 
 
 def _moved(box: Box, move) -> Box:

@@ -139,9 +139,18 @@ def _outlined_regions(fg: np.ndarray, s: int, min_side: int) -> list[Region]:
     H, W = fg.shape
     out = []
     pad = s + 1
-    for i in range(1, n):
+    inner = [
+        i
+        for i in range(1, n)
+        if stats[i, 2] >= min_side
+        and stats[i, 1] > 0
+        and stats[i, 0] > 0
+        and stats[i, 0] + stats[i, 2] < W
+        and stats[i, 1] + stats[i, 3] < H
+    ]
+    for i in inner:
         x, y, w, h, _area = stats[i]
-        if w < min_side or h < min_side or x == 0 or y == 0 or x + w >= W or y + h >= H:
+        if h < min_side:
             continue
         hole = labels[y : y + h, x : x + w] == i
         solid = _fill_holes(hole)
@@ -155,8 +164,25 @@ def _outlined_regions(fg: np.ndarray, s: int, min_side: int) -> list[Region]:
         iys, ixs = np.nonzero(islands)
         if abs((ixs.min() + ixs.max()) / 2 - w / 2) > 0.15 * w or abs((iys.min() + iys.max()) / 2 - h / 2) > 0.15 * h:
             continue  # node text is centred in its shape; a sliver between connectors holds stray marks
+        x0, y0 = x, y
         if not _is_regular(solid):
-            continue
+            lid = _cylinder_lid(stats, inner, i, s)
+            if lid is None:
+                continue
+            # a cylinder: the body and the lid above it, with the arc between them, are one shape
+            lx, ly, lw, lh = stats[lid, :4]
+            x0, y0 = min(x, lx), min(y, ly)
+            merged = np.zeros((y + h - y0, max(x + w, lx + lw) - x0), np.uint8)
+            merged[y - y0 : y - y0 + h, x - x0 : x - x0 + w] |= solid
+            merged[ly - y0 : ly - y0 + lh, lx - x0 : lx - x0 + lw] |= labels[ly : ly + lh, lx : lx + lw] == lid
+            k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * s + 3, 2 * s + 3))
+            solid = _fill_holes(
+                cv2.morphologyEx(np.pad(merged, s + 2), cv2.MORPH_CLOSE, k)[s + 2 : -s - 2, s + 2 : -s - 2] > 0
+            )
+            h, w = solid.shape
+            if not _is_regular(solid):
+                continue
+        x, y = x0, y0
         x1, y1 = max(0, x - pad), max(0, y - pad)
         x2, y2 = min(W, x + w + pad), min(H, y + h + pad)
         mask = np.zeros((y2 - y1, x2 - x1), np.uint8)
@@ -172,6 +198,18 @@ def _outlined_regions(fg: np.ndarray, s: int, min_side: int) -> list[Region]:
             )
         )
     return out
+
+
+def _cylinder_lid(stats: np.ndarray, candidates: list[int], body: int, s: int) -> int | None:
+    """An empty enclosed area right above ``body`` with the same left and right ends: a cylinder's lid."""
+    x, y, w, h = stats[body, :4]
+    for j in candidates:
+        lx, ly, lw, lh = stats[j, :4]
+        if j == body or lh > 0.6 * h or abs(lx - x) > 0.05 * w + s or abs(lx + lw - x - w) > 0.05 * w + s:
+            continue
+        if ly < y and ly + lh >= y - 2 * s:
+            return j
+    return None
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -191,7 +229,7 @@ def _is_regular(solid: np.ndarray) -> bool:
     area = cv2.contourArea(c)
     hull = cv2.contourArea(cv2.convexHull(c))
     h, w = solid.shape
-    return hull > 0 and area / hull > 0.93 and area / (w * h) > 0.4
+    return hull > 0 and area / hull > 0.88 and area / (w * h) > 0.4
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
