@@ -81,15 +81,8 @@ def parse_image(
     for i, r in enumerate(regions):
         r.lines, fills[i] = text_lines(img, r.mask, r.bbox[:2], stroke=s)
     line_h = _typical_line_height(regions)
-    sure = [r.filled and _hugs_text(r, line_h, margin=0.58) for r in regions]
-    maybe = [r.filled and _hugs_text(r, line_h, margin=0.8) for r in regions]
-    heads: set[int] = set()
-    if any(m and not t for m, t in zip(maybe, sure, strict=True)):
-        # a label box is passed through by its connector: no arrowhead ends on it
-        maps = build_maps(scene.foreground, [(r.mask, r.bbox[:2]) for r in regions], [], stroke=s)
-        heads = {c.node for c in find_contacts(maps, stroke=s) if c.head and not _near_other(c, regions, 4 * s + 4)}
-    for i, r in enumerate(regions):
-        r.is_label = sure[i] or (maybe[i] and i not in heads)
+    for r in regions:
+        r.is_label = r.filled and _hugs_text(r)
     nodes = [r for r in regions if not r.is_label]
     labels = [r for r in regions if r.is_label]
     if not nodes:
@@ -130,17 +123,20 @@ def _typical_line_height(regions: list[Region]) -> float:
     return float(np.median(heights)) if heights else 16.0
 
 
-def _hugs_text(r: Region, line_h: float, *, margin: float) -> bool:
-    """A filled box whose text comes within ``margin`` line heights of its top and bottom (and 1.5 × that
-    of its sides): an edge-label background, not a node (nodes pad their text more)."""
+def _hugs_text(r: Region) -> bool:
+    """A filled box that fits its text closely: an edge-label background, not a node.
+
+    Shapes pad their text by most of a line height or more on every side; label boxes by a few
+    pixels. Measured in the box's own line height, so it holds at every scale.
+    """
     if not r.lines:
-        return r.height < 1.6 * line_h
+        return False
+    own = float(np.median([b[3] - b[1] for b in r.lines]))
     top = min(b[1] for b in r.lines) - r.bbox[1]
     bottom = r.bbox[3] - max(b[3] for b in r.lines)
     left = min(b[0] for b in r.lines) - r.bbox[0]
     right = r.bbox[2] - max(b[2] for b in r.lines)
-    lh = max(line_h, float(np.median([b[3] - b[1] for b in r.lines])))
-    return top < margin * lh and bottom < margin * lh and left < 1.5 * margin * lh and right < 1.5 * margin * lh
+    return top + bottom <= 1.4 * own and max(left, right) <= 1.5 * own
 
 
 def _free_labels(scene, nodes: list[Region], labels: list[Region], line_h: float) -> list[Region]:
