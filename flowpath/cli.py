@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--degraded", type=float, default=0.5, help="fraction of degraded charts (default 0.5)")
     syn.add_argument("--nodes", type=int, nargs=2, default=(5, 45), metavar=("MIN", "MAX"), help="node count range")
     syn.add_argument("--no-noise", action="store_true", help="leave out the noise degradation (smaller PNGs)")
+    syn.add_argument("--graphviz", type=float, default=0.3, help="fraction drawn by Graphviz dot (default 0.3)")
     syn.set_defaults(func=_synth)
     return parser
 
@@ -186,8 +187,9 @@ def _synth(args: argparse.Namespace) -> int:
     from flowpath.errors import InputError
     from flowpath.synth import DEGRADATIONS, write_dataset
 
-    if not 0.0 <= args.degraded <= 1.0:
-        raise InputError(f"--degraded must be in [0, 1], got {args.degraded}")
+    for name in ("degraded", "graphviz"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            raise InputError(f"--{name} must be in [0, 1], got {getattr(args, name)}")
     if args.out.exists() and any(args.out.iterdir()):
         raise InputError(f"--out {args.out} exists and is not empty; choose a new folder")
     kinds = tuple(k for k in DEGRADATIONS if not (args.no_noise and k == "noise"))
@@ -200,6 +202,7 @@ def _synth(args: argparse.Namespace) -> int:
             min_nodes=args.nodes[0],
             max_nodes=args.nodes[1],
             degradations=kinds,
+            graphviz=args.graphviz,
             progress=bar.update,
         )
     print(f"wrote {args.n} charts to {args.out}")

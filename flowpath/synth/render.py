@@ -16,6 +16,7 @@ from flowpath.bench.gold import svg_node_boxes
 from flowpath.errors import InputError
 from flowpath.synth.degrade import DEGRADATIONS, degrade
 from flowpath.synth.generator import random_flowchart
+from flowpath.synth.graphviz import dot_available, render_graphviz
 from graphsolvers.cli_support import write_atomic
 from graphsolvers.graph import Graph
 from graphsolvers.mermaid import to_mermaid
@@ -82,13 +83,15 @@ def write_dataset(
     max_nodes: int = 45,
     degradations: tuple[str, ...] = DEGRADATIONS,
     scales: tuple[float, ...] = (1.0, 1.5, 2.0),
+    graphviz: float = 0.3,
     progress=None,
 ) -> Path:
     """Write ``n`` random charts in the FlowExplainBench layout under ``out`` and return ``out``.
 
     Chart ``i`` uses seed ``seed * 100003 + i``: a random domain, size in ``[min_nodes, max_nodes]``,
     direction (TD/LR/BT/RL), theme and render scale (from ``scales``); a fraction ``degraded`` of them get
-    1–3 random degradations from ``degradations``.
+    1–3 random degradations from ``degradations``. A fraction ``graphviz`` is drawn by Graphviz ``dot``
+    instead of mermaidx (when ``dot`` is installed; else all use mermaidx, with a warning).
     ``dataset.json`` maps each key to ``{"key", "mermaid", "style"}``.
 
     Raises
@@ -104,13 +107,22 @@ def write_dataset(
         raise InputError(f"node range [{min_nodes}, {max_nodes}] is empty or below 3")
     root = Path(out)
     data = {}
+    use_dot = graphviz > 0 and dot_available()
+    if graphviz > 0 and not use_dot:
+        logger.warning("Graphviz 'dot' not found; rendering every chart with mermaidx")
     for i in range(n):
         s = seed * 100003 + i
         rng = random.Random(s)
         direction = rng.choice(DIRECTIONS)
         theme = rng.choice(sorted(THEMES))
         graph = random_flowchart(s, n_nodes=rng.randint(min_nodes, max_nodes), direction=direction)
-        chart = render_chart(graph, theme=theme, scale=rng.choice(scales))
+        if use_dot and rng.random() < graphviz:
+            rankdir = {"TD": "TB"}.get(direction, direction)
+            gv_img, gv_boxes, _src = render_graphviz(graph, rankdir=rankdir, dpi=rng.choice([80, 110, 150]), seed=s)
+            source = to_mermaid(graph).split("\n%% flowpath:meta")[0]
+            chart = RenderedChart(image=gv_img, mermaid=source, boxes=gv_boxes, style="graphviz")
+        else:
+            chart = render_chart(graph, theme=theme, scale=rng.choice(scales))
         img, boxes, how = chart.image, chart.boxes, ""
         if rng.random() < degraded and degradations:
             kinds = rng.sample(degradations, min(len(degradations), rng.randint(1, 3)))
@@ -120,7 +132,8 @@ def write_dataset(
         _ok, png = cv2.imencode(".png", img)
         write_atomic(folder / "original.png", png.tobytes())
         write_atomic(folder / "annotations.json", json.dumps({k: [round(v, 1) for v in b] for k, b in boxes.items()}))
-        data[key] = {"key": key, "mermaid": chart.mermaid, "style": f"{theme} {direction}" + (f" {how}" if how else "")}
+        name = "graphviz" if chart.style == "graphviz" else theme
+        data[key] = {"key": key, "mermaid": chart.mermaid, "style": f"{name} {direction}" + (f" {how}" if how else "")}
         if progress is not None:
             progress()
     write_atomic(root / "dataset.json", json.dumps(data, indent=1))
