@@ -94,9 +94,9 @@ def _to_bgr(arr: np.ndarray) -> np.ndarray:
         alpha = arr[:, :, 3]
         if alpha.min() == 255:
             return np.ascontiguousarray(arr[:, :, :3])
-        a = alpha[:, :, None].astype(np.uint16)
-        rgb = arr[:, :, :3].astype(np.uint16)
-        return ((rgb * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
+        w = alpha.astype(np.float32) * (1.0 / 255.0)
+        white = np.full((*arr.shape[:2], 3), 255, np.uint8)
+        return cv2.blendLinear(np.ascontiguousarray(arr[:, :, :3]), white, w, 1.0 - w)
     return np.ascontiguousarray(arr)
 
 

@@ -63,8 +63,10 @@ def analyse_scene(img: np.ndarray, *, tol: int = 14) -> Scene:
     common = np.bincount(keys).argmax()
     background = np.median(border[keys == common], axis=0).astype(np.int16)
     smooth = cv2.GaussianBlur(img, (3, 3), 0) if min(img.shape[:2]) > 64 else img
-    diff = np.abs(smooth.astype(np.int16) - background).max(axis=2)
-    foreground = diff > tol
+    page = np.empty_like(smooth)
+    page[:] = background.astype(np.uint8)
+    diff = cv2.absdiff(smooth, page)
+    foreground = cv2.max(cv2.max(diff[:, :, 0], diff[:, :, 1]), diff[:, :, 2]) > tol
     return Scene(image=img, background=background, foreground=foreground, stroke=_stroke_width(foreground))
 
 
