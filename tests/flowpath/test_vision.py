@@ -184,3 +184,20 @@ def test_cli_eval_parse_on_a_folder_without_dataset(tmp_path, capsys):
     assert main(["eval-parse", "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "dataset.json" in err
+
+
+def test_cli_refuses_a_folder_as_jsonl_output(tmp_path, capsys):
+    good = _png(tmp_path / "good.png", lr_chart())
+    assert main(["parse", str(good), "--jsonl", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_cli_eval_parse_on_the_committed_samples(tmp_path, capsys):
+    from pathlib import Path
+
+    samples = Path(__file__).resolve().parents[2] / "bench_data" / "synth"
+    assert main(["eval-parse", "--data", str(samples), "--limit", "2", "--report", str(tmp_path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["charts"] == 2 and 0.0 <= summary["edge_f1"] <= 1.0
+    assert (tmp_path / "report.md").read_text().startswith("# Flowchart parsing report")
+    assert len((tmp_path / "scores.jsonl").read_text().splitlines()) == 2
