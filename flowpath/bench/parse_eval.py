@@ -30,7 +30,7 @@ from graphsolvers.errors import ToolkitError
 from graphsolvers.graph import Graph
 from graphsolvers.mermaid import parse_mermaid
 
-__all__ = ["ChartScore", "ParseSummary", "load_charts", "score_chart", "summarise", "word_f1"]
+__all__ = ["ChartScore", "ParseSummary", "load_charts", "score_chart", "style_group", "summarise", "word_f1"]
 
 logger = logging.getLogger(__name__)
 
@@ -343,8 +343,8 @@ def summarise(scores: list[ChartScore], *, by_style: bool = True) -> ParseSummar
     secs = [c.seconds for c in scores if c.error is None] or [0.0]
     styles: dict[str, dict[str, float]] = {}
     if by_style:
-        for st in sorted({c.style for c in scores}):
-            sub = summarise([c for c in scores if c.style == st], by_style=False)
+        for st in sorted({style_group(c.style) for c in scores}):
+            sub = summarise([c for c in scores if style_group(c.style) == st], by_style=False)
             styles[st] = {
                 "charts": sub.charts,
                 "node_f1_50": sub.node_f1_50,
@@ -373,6 +373,24 @@ def summarise(scores: list[ChartScore], *, by_style: bool = True) -> ParseSummar
         recovered_gold_boxes=int(tot("recovered_boxes")),
         by_style=styles,
     )
+
+
+_DIRECTIONS = {"TD", "TB", "LR", "BT", "RL"}
+
+
+def style_group(style: str) -> str:
+    """The group a chart's style is reported under: synthetic ``"<theme> <dir> [degradations]"`` become
+    ``"<theme> clean"`` or ``"<theme> degraded"``; other styles stay as they are.
+
+    Examples
+    --------
+    >>> style_group("dark TD jpeg(41) rotate(2.0)"), style_group("forest LR"), style_group("single fill")
+    ('dark degraded', 'forest clean', 'single fill')
+    """
+    parts = style.split()
+    if len(parts) >= 2 and parts[1] in _DIRECTIONS:
+        return f"{parts[0]} {'degraded' if len(parts) > 2 else 'clean'}"
+    return style
 
 
 def _div(a: float, b: float) -> float:
