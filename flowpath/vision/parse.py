@@ -82,7 +82,7 @@ def parse_image(
         r.lines, fills[i] = text_lines(img, r.mask, r.bbox[:2], stroke=s)
     line_h = _typical_line_height(regions)
     for r in regions:
-        r.is_label = r.filled and _hugs_text(r)
+        r.is_label = r.filled and _hugs_text(r) and not _has_border(img, r, fills[regions.index(r)])
     nodes = [r for r in regions if not r.is_label]
     labels = [r for r in regions if r.is_label]
     if not nodes:
@@ -137,6 +137,17 @@ def _hugs_text(r: Region) -> bool:
     left = min(b[0] for b in r.lines) - r.bbox[0]
     right = r.bbox[2] - max(b[2] for b in r.lines)
     return top + bottom <= 1.4 * own and max(left, right) <= 1.5 * own
+
+
+def _has_border(img: np.ndarray, r: Region, fill: np.ndarray, *, contrast: int = 60) -> bool:
+    """Whether the shape is outlined in a colour clearly unlike its fill (nodes often are, label boxes never)."""
+    x1, y1, x2, y2 = r.bbox
+    crop = img[y1:y2, x1:x2].astype(np.int16)
+    ring = r.mask & ~erode(r.mask, 5)
+    if not ring.any():
+        return False
+    far = np.abs(crop[ring] - fill.astype(np.int16)).max(axis=1) > contrast
+    return float(far.mean()) > 0.5
 
 
 def _free_labels(scene, nodes: list[Region], labels: list[Region], line_h: float) -> list[Region]:
