@@ -42,24 +42,26 @@ def _recogniser() -> Any:
 
 
 def text_lines(
-    img: np.ndarray, mask: np.ndarray, origin: tuple[int, int], *, stroke: int
+    img: np.ndarray, mask: np.ndarray, origin: tuple[int, int], *, stroke: int, border: bool = True
 ) -> tuple[list[tuple[int, int, int, int]], np.ndarray]:
     """Boxes (x1, y1, x2, y2, image pixels) of the text lines inside ``mask`` and the fill colour there.
 
     ``mask`` is a boolean array placed at ``origin`` (x, y) in ``img``; the border of the shape is
-    ignored by eroding the mask by a few strokes.
+    ignored by eroding the mask by a few strokes (by one pixel only when ``border`` is False, for
+    label boxes that have no border and text close to their edges).
     """
     x0, y0 = origin
     h, w = mask.shape
     crop = img[y0 : y0 + h, x0 : x0 + w]
-    er = max(3, 2 * stroke + 1)
+    er = max(3, 2 * stroke + 1) if border else 3
     inner = erode(mask, er)
     if inner.sum() < 16:
         return [], np.array([255, 255, 255])
     fill = np.median(crop[inner], axis=0)
     diff = np.abs(crop.astype(np.int16) - fill.astype(np.int16)).max(axis=2)
     ink = (diff > TEXT_CONTRAST) & inner
-    ink = _drop_edge_marks(ink, inner & ~erode(inner, 3))
+    if border:
+        ink = _drop_edge_marks(ink, inner & ~erode(inner, 3))
     rows = ink.sum(axis=1)
     on = rows > 0
     boxes: list[tuple[int, int, int, int]] = []

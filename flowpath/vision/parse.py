@@ -83,6 +83,9 @@ def parse_image(
     line_h = _typical_line_height(regions)
     for r in regions:
         r.is_label = r.filled and _hugs_text(r) and not _has_border(img, r, fills[regions.index(r)])
+    for i, r in enumerate(regions):
+        if r.is_label:  # read label boxes edge to edge
+            r.lines, fills[i] = text_lines(img, r.mask, r.bbox[:2], stroke=s, border=False)
     nodes = [r for r in regions if not r.is_label]
     labels = [r for r in regions if r.is_label]
     if not nodes:
@@ -186,11 +189,10 @@ def _read_texts(img: np.ndarray, regions: list[Region], *, fills: dict[int, np.n
         fill = fills.get(id(r))
         if fill is None:
             fill = np.median(img[r.bbox[1] : r.bbox[3], r.bbox[0] : r.bbox[2]].reshape(-1, 3), axis=0)
-        clip = None
-        if not r.is_label or r.filled:
-            clip = np.zeros((H, W), bool)
-            x1, y1, x2, y2 = r.bbox
-            clip[y1:y2, x1:x2] = erode(r.mask, max(3, 2 * stroke + 1))
+        # keep what lies outside the shape (and its border) out of the crop; label boxes have no border
+        clip = np.zeros((H, W), bool)
+        x1, y1, x2, y2 = r.bbox
+        clip[y1:y2, x1:x2] = r.mask if r.is_label else erode(r.mask, max(3, 2 * stroke + 1))
         for box in r.lines:
             crops.append(line_crop(img, box, fill, clip))
             owners.append(r)
