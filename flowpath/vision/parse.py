@@ -57,8 +57,8 @@ def parse_image(
     Examples
     --------
     >>> img = np.full((200, 160, 3), 255, np.uint8)
-    >>> _ = cv2.rectangle(img, (30, 20), (130, 60), (0, 0, 0), 2)
-    >>> _ = cv2.rectangle(img, (30, 130), (130, 170), (0, 0, 0), 2)
+    >>> _ = cv2.rectangle(img, (30, 20), (130, 60), (200, 230, 250), -1)
+    >>> _ = cv2.rectangle(img, (30, 130), (130, 170), (200, 230, 250), -1)
     >>> _ = cv2.line(img, (80, 61), (80, 118), (0, 0, 0), 2)
     >>> _ = cv2.fillConvexPoly(img, np.array([[72, 116], [88, 116], [80, 129]]), (0, 0, 0))
     >>> g = parse_image(img, ocr=False)
