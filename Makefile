@@ -13,6 +13,9 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(PY)
+	@command -v dot >/dev/null 2>&1 || { echo "installing graphviz (dot) for flowpath synth"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q graphviz; else sudo apt-get install -y -q graphviz; fi; } \
+		|| echo "warning: could not install graphviz; flowpath synth will render with mermaidx only"
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(FIND_LINKS) -e '.[dev]'
 	touch $(STAMP)

@@ -16,7 +16,8 @@ DEMO_QUESTION = "What happens when the card payment is declined?"
 DEMO_ANSWER = "The customer is emailed to update the payment details, and the card is charged again."
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_CHART = REPO_ROOT / "bench_data" / "samples" / "order_fulfilment.mmd"
+SAMPLE_CHART = REPO_ROOT / "bench_data" / "samples" / "order_fulfilment.png"
+DEMO_OVERLAY = Path("flowpath_demo.png")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,9 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo",
         help="run the main job on a committed sample chart",
-        description="Attribute an answer about the committed sample flowchart and print the grounding nodes.",
+        description="Parse the committed sample flowchart image, attribute an answer about it, print the grounding "
+        "nodes and write a picture of them.",
     )
-    demo.add_argument("--chart", type=Path, default=SAMPLE_CHART, help="chart file (default: the committed sample)")
+    demo.add_argument("--chart", type=Path, default=SAMPLE_CHART, help="chart image or graph file (default: sample)")
+    demo.add_argument(
+        "--overlay", type=Path, default=DEMO_OVERLAY, help=f"annotated picture to write (default: {DEMO_OVERLAY})"
+    )
     demo.set_defaults(func=_demo)
 
     attribute = sub.add_parser(
@@ -77,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--report", type=Path, help="write a Markdown report here")
     bench.add_argument("--limit", type=int, help="only the first N questions")
     bench.add_argument("--workers", type=int, default=1, help="processes for parsing chart images (default 1)")
+    bench.add_argument(
+        "--parse-cache",
+        type=Path,
+        metavar="DIR",
+        help="keep parsed chart graphs here (by image hash) so reruns skip parsing",
+    )
     bench.add_argument("--no-embeddings", action="store_true", help="lexical grounding only (no MiniLM)")
     _add_policy(bench)
     bench.add_argument(
@@ -103,6 +114,45 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0, help="seed for folds and initialisation (default 0)")
     train.add_argument("--out", type=Path, help="weights file (default: the committed flowpath/agent/weights/…)")
     train.set_defaults(func=_train_scorer)
+
+    parse = sub.add_parser(
+        "parse",
+        help="read flowchart images into graphs",
+        description="Parse flowchart images (PNG/JPEG/WebP/BMP) into the shared graph model. Prints one JSON line "
+        'per image in input order: {"image": PATH, "graph": GRAPH} or {"image": PATH, "error": MESSAGE}.',
+    )
+    parse.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="flowchart image files")
+    parse.add_argument("--jsonl", type=Path, metavar="OUT", help="write the JSON lines to OUT instead of stdout")
+    parse.add_argument("--mermaid", action="store_true", help="print each graph as Mermaid instead of JSON")
+    parse.add_argument("--overlay", type=Path, metavar="DIR", help="write each image with the parse drawn on it")
+    parse.set_defaults(func=_parse)
+
+    ev = sub.add_parser(
+        "eval-parse",
+        help="score the image parser on charts with known graphs",
+        description="Parse every chart of a FlowExplainBench-layout folder (dataset.json, images/<key>/original.png, "
+        "annotations.json) and score nodes, labels, edges and edge labels against the gold graphs.",
+    )
+    ev.add_argument("--data", type=Path, required=True, metavar="DIR", help="data folder (dataset.json, images/)")
+    ev.add_argument("--limit", type=int, metavar="N", help="score only the first N charts (in key order)")
+    ev.add_argument("--report", type=Path, metavar="DIR", help="write report.md, scores.jsonl and overlays here")
+    ev.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ev.set_defaults(func=_eval_parse)
+
+    syn = sub.add_parser(
+        "synth",
+        help="generate random rendered flowcharts with exact ground truth",
+        description="Write random flowcharts rendered with mermaidx (4 themes, TD/LR/BT/RL), some degraded "
+        "(JPEG, blur, noise, rotation, perspective, downscale), in the layout eval-parse reads.",
+    )
+    syn.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
+    syn.add_argument("--n", type=int, default=50, help="number of charts (default 50)")
+    syn.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    syn.add_argument("--degraded", type=float, default=0.5, help="fraction of degraded charts (default 0.5)")
+    syn.add_argument("--nodes", type=int, nargs=2, default=(5, 45), metavar=("MIN", "MAX"), help="node count range")
+    syn.add_argument("--no-noise", action="store_true", help="leave out the noise degradation (smaller PNGs)")
+    syn.add_argument("--graphviz", type=float, default=0.3, help="fraction drawn by Graphviz dot (default 0.3)")
+    syn.set_defaults(func=_synth)
     return parser
 
 
@@ -129,8 +179,11 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"chart: {args.chart.name}")
     print(f"question: {DEMO_QUESTION}")
     print(f"answer:   {DEMO_ANSWER}")
-    result = build_agent().attribute(chart, DEMO_QUESTION, DEMO_ANSWER)
+    agent = build_agent()
+    result = agent.attribute(chart, DEMO_QUESTION, DEMO_ANSWER)
     print(format_result(result))
+    if isinstance(chart, Path):
+        _write_overlay(args.overlay, chart, result, agent)
     return 0
 
 
@@ -138,16 +191,21 @@ def _attribute(args: argparse.Namespace) -> int:
     from flowpath.agent.graph import build_agent
 
     chart = _load_chart(args.chart)
+    if args.overlay and not isinstance(chart, Path):
+        raise InputError("--overlay needs a chart image, not a graph file")
     agent = build_agent(policy=args.policy, use_embeddings=not args.no_embeddings)
     result = agent.attribute(chart, args.question, args.answer)
-    if args.overlay:
-        if not isinstance(chart, Path):
-            raise InputError("--overlay needs a chart image, not a graph file")
-        from flowpath.overlay import attribution_overlay
-
-        write_atomic(args.overlay, attribution_overlay(chart, result))
     print(result.model_dump_json(indent=2) if args.json else format_result(result))
+    if args.overlay:
+        _write_overlay(args.overlay, chart, result, agent)
     return 0
+
+
+def _write_overlay(out: Path, chart: Path, result, agent) -> None:
+    from flowpath.overlay import attribution_overlay
+
+    write_atomic(out, attribution_overlay(chart, result, agent.graph_of(chart)))
+    print(f"overlay written to {out}", file=sys.stderr)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -159,6 +217,8 @@ def _bench(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise InputError(f"--limit must be at least 1, got {args.limit}")
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
     if args.cv is not None and (args.cv < 2 or args.policy != "learned"):
         raise InputError("--cv needs K >= 2 and the learned policy")
     folder = data_dir(args.data)
@@ -169,10 +229,20 @@ def _bench(args: argparse.Namespace) -> int:
         kwargs["scorer_for"] = _cv_scorers(folder, agent, folds=args.cv, seed=args.seed)
     elif args.policy == "learned":
         _warn_if_in_sample(items)
+    recovered = 0
     if args.graph_source == "image":
         from flowpath.bench.images import image_sources
 
-        kwargs.update(image_sources(folder, items, workers=args.workers))
+        n_charts = len({i.key for i in items})
+        with tqdm(total=n_charts, desc="parse charts", unit="chart", disable=True if args.quiet else None) as bar:
+            sources = image_sources(folder, items, workers=args.workers, cache=args.parse_cache, progress=bar.update)
+        if sources.failed:
+            print(
+                f"note: {len(sources.failed)} charts could not be parsed; their questions count as misses",
+                file=sys.stderr,
+            )
+        kwargs.update(graph_for=sources.graph_for, gold_boxes_for=sources.gold_boxes_for)
+        recovered = sources.recovered
     run = run_bench(
         items,
         agent=agent,
@@ -180,6 +250,7 @@ def _bench(args: argparse.Namespace) -> int:
         progress=lambda it: tqdm(it, total=len(items), desc="questions", unit="q"),
         **kwargs,
     )
+    run.recovered_boxes = recovered
     if args.out:
         write_atomic(args.out, write_jsonl(prediction_rows(run)))
     if args.report:
@@ -281,6 +352,136 @@ def format_result(result) -> str:
     lines.append(f"reason: {result.reason}")
     lines += [f"warning: {w}" for w in result.warnings]
     return "\n".join(lines)
+
+
+def _parse(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+
+    import cv2
+    from tqdm import tqdm
+
+    from flowpath.errors import InputError
+    from flowpath.vision import load_image, parse_image
+    from flowpath.vision.overlay import draw_overlay
+    from graphsolvers.cli_support import write_atomic
+    from graphsolvers.errors import ToolkitError
+    from graphsolvers.mermaid import to_mermaid
+
+    if args.jsonl is not None and args.jsonl.is_dir():
+        raise InputError(f"--jsonl {args.jsonl} is a folder; give a file name")
+    lines, failed = [], 0
+    staged = Path(tempfile.mkdtemp(prefix=".overlay-", dir=args.overlay.parent)) if args.overlay else None
+    if args.overlay:
+        args.overlay.parent.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(args.images, unit="image", disable=True if len(args.images) < 2 or args.quiet else None, file=sys.stderr)
+    for i, path in enumerate(bar):
+        try:
+            graph = parse_image(path)
+        except ToolkitError as e:
+            failed += 1
+            print(f"flowpath: error: {e}", file=sys.stderr)
+            lines.append(json.dumps({"image": str(path), "error": str(e)}))
+            continue
+        if args.mermaid:
+            lines.append(f"%% {path}\n{to_mermaid(graph)}")
+        else:
+            lines.append(json.dumps({"image": str(path), "graph": json.loads(graph.to_json())}))
+        if staged is not None:
+            cv2.imwrite(str(staged / f"{i:04d}_{path.stem}.png"), draw_overlay(load_image(path), graph))
+    text = "\n".join(lines) + "\n"
+    if args.jsonl is not None:
+        write_atomic(args.jsonl, text)
+    else:
+        sys.stdout.write(text)
+    if staged is not None:
+        args.overlay.mkdir(parents=True, exist_ok=True)
+        for f in sorted(staged.iterdir()):
+            f.replace(args.overlay / f.name)
+        staged.rmdir()
+    return 2 if failed else 0
+
+
+def _eval_parse(args: argparse.Namespace) -> int:
+    import json
+
+    import cv2
+    from tqdm import tqdm
+
+    from flowpath.bench.parse_eval import evaluate, load_charts, markdown_report, summarise
+    from flowpath.errors import InputError
+    from flowpath.vision import load_image, parse_image
+    from flowpath.vision.overlay import draw_overlay
+    from graphsolvers.cli_support import write_atomic
+
+    if args.limit is not None and args.limit < 1:
+        raise InputError(f"--limit must be at least 1, got {args.limit}")
+    charts = load_charts(args.data)[: args.limit]
+    overlays: dict[str, str] = {}
+    graphs = {}
+
+    def keep(gold, pred, score) -> None:
+        if pred is not None:
+            graphs[gold.key] = pred
+
+    bar = tqdm(total=len(charts), unit="chart", file=sys.stderr, disable=True if args.quiet else None)
+    scores = []
+    for score in evaluate(charts, parse_image, on_result=keep):
+        scores.append(score)
+        bar.update()
+    bar.close()
+    summary = summarise(scores)
+    if args.report is not None:
+        worst = sorted(scores, key=lambda c: (c.edge_f1 + c.node_f1, c.key))[:15]
+        byname = {c.key: c for c in charts}
+        for c in worst:
+            if c.key in graphs:
+                img = draw_overlay(load_image(byname[c.key].image), graphs[c.key])
+                ok, png = cv2.imencode(".png", img)
+                if ok:
+                    write_atomic(args.report / "overlays" / f"{c.key}.png", png.tobytes())
+                    overlays[c.key] = f"overlays/{c.key}.png"
+        write_atomic(args.report / "report.md", markdown_report(summary, scores, overlays=overlays))
+        rows = [json.dumps({**c.__dict__, "node_f1": c.node_f1, "edge_f1": c.edge_f1}) for c in scores]
+        write_atomic(args.report / "scores.jsonl", "\n".join(rows) + "\n")
+        write_atomic(args.report / "summary.json", summary.model_dump_json(indent=2))
+    if args.json:
+        print(summary.model_dump_json(indent=2))
+    else:
+        for name, value in summary.model_dump().items():
+            if name != "by_style":
+                print(f"{name:<24} {value:.3f}" if isinstance(value, float) else f"{name:<24} {value}")
+        for style, v in summary.by_style.items():
+            print(f"style {style:<18} " + "  ".join(f"{k}={x:.3f}" for k, x in v.items() if k != "charts"))
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from flowpath.errors import InputError
+    from flowpath.synth import DEGRADATIONS, write_dataset
+
+    for name in ("degraded", "graphviz"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            raise InputError(f"--{name} must be in [0, 1], got {getattr(args, name)}")
+    if args.out.exists() and any(args.out.iterdir()):
+        raise InputError(f"--out {args.out} exists and is not empty; choose a new folder")
+    kinds = tuple(k for k in DEGRADATIONS if not (args.no_noise and k == "noise"))
+    with tqdm(total=args.n, unit="chart", file=sys.stderr, disable=True if args.quiet else None) as bar:
+        write_dataset(
+            args.out,
+            n=args.n,
+            seed=args.seed,
+            degraded=args.degraded,
+            min_nodes=args.nodes[0],
+            max_nodes=args.nodes[1],
+            degradations=kinds,
+            graphviz=args.graphviz,
+            progress=bar.update,
+        )
+    print(f"wrote {args.n} charts to {args.out}")
+    return 0
 
 
 def format_graph(graph: Graph) -> str:

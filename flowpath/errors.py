@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from graphsolvers.errors import ToolkitError
 
-__all__ = ["FlowpathError", "InputError"]
+__all__ = ["DataError", "FlowpathError", "ImageError", "InputError", "NoFlowchartError"]
 
 
 class FlowpathError(ToolkitError):
@@ -13,3 +13,15 @@ class FlowpathError(ToolkitError):
 
 class InputError(FlowpathError):
     """A file, question or answer the app cannot work with; the message says what to change."""
+
+
+class ImageError(InputError):
+    """An image that cannot be read: missing, empty, truncated, not an image, or over the pixel limit."""
+
+
+class NoFlowchartError(ImageError):
+    """A readable image in which no flowchart was found (blank page, photo, ...)."""
+
+
+class DataError(InputError):
+    """A benchmark or data folder that lacks a file the command needs, or holds malformed data."""

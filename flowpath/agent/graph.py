@@ -83,10 +83,10 @@ class FlowPathAgent:
         return get_embedder() if self._use_embeddings else None
 
     # ------------------------------------------------------------------ stages
-    def _parse(self, state: AgentState) -> AgentState:
-        source = state["source"]
+    def graph_of(self, source: Graph | str | Path | Any) -> Graph:
+        """The graph the agent reasons over for ``source`` (an image is parsed once, cached by content hash)."""
         if isinstance(source, Graph):
-            return {"graph": source}
+            return source
         key = _image_key(source)
         if key not in self._parsed:
             if self._image_parser is None:
@@ -94,7 +94,10 @@ class FlowPathAgent:
 
                 self._image_parser = parse_image
             self._parsed[key] = self._image_parser(source)
-        return {"graph": self._parsed[key]}
+        return self._parsed[key]
+
+    def _parse(self, state: AgentState) -> AgentState:
+        return {"graph": self.graph_of(state["source"])}
 
     def _ground(self, state: AgentState) -> AgentState:
         warnings = list(state.get("warnings", []))
@@ -105,8 +108,9 @@ class FlowPathAgent:
         return {"question": question[:MAX_TEXT_CHARS], "answer": answer[:MAX_TEXT_CHARS], "warnings": warnings}
 
     def _reason(self, state: AgentState) -> AgentState:
+        extra = {"scorer": state["scorer"]} if state.get("scorer") is not None else {}
         sel = self.policy(
-            state["graph"], state["question"], state["answer"], embedder=self.embedder, config=self.config
+            state["graph"], state["question"], state["answer"], embedder=self.embedder, config=self.config, **extra
         )
         return {"selection": sel}
 

@@ -1,0 +1,1 @@
+"""Benchmarks of the flowpath app: gold data loaders and scorers (FlowExplainBench, synthetic sets)."""

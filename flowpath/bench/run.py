@@ -38,6 +38,8 @@ class ItemPrediction:
     preds: dict[str, list[str]]
     scores: dict[str, float]
     seconds: float
+    agent_scores: dict[str, float] = field(default_factory=dict)
+    """The agent's confidence per attributed node."""
 
 
 @dataclass
@@ -131,7 +133,8 @@ def run_bench(
                     run.counts[method + suffix][group].add(tp, fp, fn)
             tp, fp, fn = next(iter(counts.values()))
             scores[method] = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-        run.items.append(ItemPrediction(item, graph, preds, scores, run.seconds_per_question[-1]))
+        confidence = {n.id: n.score for n in result.nodes}
+        run.items.append(ItemPrediction(item, graph, preds, scores, run.seconds_per_question[-1], confidence))
     return run
 
 
@@ -151,7 +154,7 @@ def prediction_rows(run: BenchRun) -> list[dict]:
                         "node": nid,
                         "bbox": list(scores[nid].bbox) if scores[nid].bbox else None,
                         "text": scores[nid].text,
-                        "score": 1.0,
+                        "score": round(p.agent_scores.get(nid, 1.0), 4),
                     }
                     for nid in p.preds["agent"]
                 ],

@@ -1,0 +1,152 @@
+"""Graphs parsed from the benchmark's chart images, and their gold boxes, for ``bench --graph-source image``.
+
+Every chart is parsed once (in ``workers`` processes); a parse cache folder, keyed by the SHA-256 of
+the image bytes, makes reruns cheap. A chart the parser cannot read becomes an empty graph, so its
+questions count as misses rather than vanishing from the score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flowpath.bench.dataset import BenchItem
+from flowpath.bench.gold import Box, load_gold_boxes
+from flowpath.errors import DataError
+from graphsolvers.cli_support import write_atomic
+from graphsolvers.errors import ToolkitError
+from graphsolvers.graph import Graph
+
+__all__ = ["ImageSources", "image_sources", "parse_charts"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ImageSources:
+    """Parsed graphs and gold boxes per chart key, with what went wrong on the way."""
+
+    graphs: dict[str, Graph]
+    boxes: dict[str, dict[str, Box]]
+    recovered: int = 0
+    """Degenerate gold boxes replaced from ``flowchart.svg``."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """Chart key -> parser error message (those charts have empty graphs)."""
+
+    def graph_for(self, item: BenchItem) -> Graph:
+        return self.graphs[item.key]
+
+    def gold_boxes_for(self, key: str) -> dict[str, Box]:
+        return self.boxes[key]
+
+
+def _parse_one(path: str) -> tuple[str, str | None]:
+    """(graph JSON, None) or ("", error message) — runs in a worker process."""
+    from flowpath.vision import parse_image
+
+    try:
+        return parse_image(path).to_json(), None
+    except ToolkitError as e:
+        return "", str(e)
+
+
+def parse_charts(
+    paths: dict[str, Path],
+    *,
+    workers: int = 1,
+    cache: Path | None = None,
+    progress: Callable[[int], object] = lambda n: None,
+) -> tuple[dict[str, Graph], dict[str, str]]:
+    """Parse chart images (key -> path) into graphs; returns (graphs, errors by key).
+
+    Parameters
+    ----------
+    paths : dict
+        Chart key -> image file.
+    workers : int
+        Processes to parse in (each loads the OCR model once).
+    cache : Path, optional
+        Folder of ``<sha256>.json`` parsed graphs; hits skip parsing, misses are written after parsing.
+    progress : callable
+        Called with the number of charts just finished.
+    """
+    graphs: dict[str, Graph] = {}
+    errors: dict[str, str] = {}
+    todo: dict[str, tuple[Path, Path | None]] = {}
+    for key, path in paths.items():
+        if not path.is_file():
+            errors[key] = f"no image at {path}"
+            progress(1)
+            continue
+        cached = cache / f"{hashlib.sha256(path.read_bytes()).hexdigest()}.json" if cache else None
+        if cached is not None and cached.is_file():
+            graphs[key] = Graph.from_json(cached.read_text(encoding="utf-8"))
+            progress(1)
+        else:
+            todo[key] = (path, cached)
+
+    def done(key: str, text: str, error: str | None) -> None:
+        if error is not None:
+            errors[key] = error
+        else:
+            graphs[key] = Graph.from_json(text)
+            if todo[key][1] is not None:
+                write_atomic(todo[key][1], text)
+        progress(1)
+
+    if workers <= 1 or len(todo) <= 1:
+        for key, (path, _) in todo.items():
+            done(key, *_parse_one(str(path)))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = pool.map(_parse_one, [str(p) for p, _ in todo.values()], chunksize=1)
+            for key, (text, error) in zip(todo, results, strict=True):
+                done(key, text, error)
+    for key, error in errors.items():
+        log.warning("chart %s could not be parsed (its questions count as misses): %s", key, error)
+        graphs[key] = Graph()
+    return graphs, errors
+
+
+def image_sources(
+    folder: Path,
+    items: Iterable[BenchItem],
+    *,
+    workers: int = 1,
+    cache: Path | None = None,
+    progress: Callable[[int], object] = lambda n: None,
+) -> ImageSources:
+    """Parse each chart of ``items`` from ``images/<key>/original.png`` and load its repaired gold boxes.
+
+    Examples
+    --------
+    >>> src = image_sources(Path("../shared/flowexplainbench/dev"), items[:3])  # doctest: +SKIP
+    >>> src.graph_for(items[0]).nodes[0].bbox  # doctest: +SKIP
+    (412.0, 10.0, 530.0, 62.0)
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    keys = sorted({i.key for i in items})
+    graphs, errors = parse_charts(
+        {k: folder / "images" / k / "original.png" for k in keys},
+        workers=min(workers, os.cpu_count() or 1),
+        cache=cache,
+        progress=progress,
+    )
+    boxes: dict[str, dict[str, Box]] = {}
+    recovered = 0
+    for k in keys:
+        try:
+            gold = load_gold_boxes(folder, k)
+        except DataError as e:
+            log.warning("chart %s has no usable gold boxes (its gold nodes are excluded): %s", k, e)
+            boxes[k] = {}
+            continue
+        boxes[k] = gold.boxes
+        recovered += len(gold.recovered)
+    return ImageSources(graphs=graphs, boxes=boxes, recovered=recovered, failed=errors)

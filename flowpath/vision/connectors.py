@@ -1,0 +1,371 @@
+"""Tracing connectors between shapes: contacts, arrowheads, and curve following through crossings.
+
+Every place where connector ink touches a shape is a *contact*; a contact whose ink thickens into
+a triangle is an arrowhead (the edge's target). From every contact a tracker walks along the ink in
+steps of a few strokes, always taking the branch closest to its current heading, so it goes
+straight through crossings and follows curves and bends, until it reaches another shape. Walking
+from tails finds fan-outs that share a start; walking back from arrowheads finds fan-ins that share
+an end. Label boxes are part of the ink, so a trace that crosses one names the label of its edge.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+__all__ = ["Contact", "Trace", "find_contacts", "trace_edges"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Contact:
+    """Where connector ink meets node ``node`` (index); ``head`` when an arrowhead ends there."""
+
+    node: int
+    point: tuple[float, float]
+    head: bool
+    thickness: float
+
+
+@dataclass
+class Trace:
+    """One connector from node ``source`` to node ``target`` (indices)."""
+
+    source: int
+    target: int
+    polyline: list[tuple[float, float]]
+    labels: set[int] = field(default_factory=set)
+    directed: bool = True
+    ends: tuple[int, int] = (-1, -1)  # contact indices at source and target
+    contrast: float = 1.0  # ink at the head over ink at the tail
+
+
+@dataclass
+class _Maps:
+    ink: np.ndarray  # uint8, connector ink incl. label boxes
+    zone: np.ndarray  # int32, node index + 1 in the contact zone around each node
+    label: np.ndarray  # int32, label index + 1
+    dist: np.ndarray  # float32 distance transform of ink
+    label_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+
+def build_maps(
+    foreground: np.ndarray,
+    node_masks: list[tuple[np.ndarray, tuple[int, int]]],
+    label_masks: list[tuple[np.ndarray, tuple[int, int]]],
+    *,
+    stroke: int,
+) -> _Maps:
+    """Ink, contact-zone and label maps for tracing (masks are placed at their (x, y) origins)."""
+    H, W = foreground.shape
+    body = np.zeros((H, W), np.int32)
+    zone = np.zeros((H, W), np.int32)
+    label = np.zeros((H, W), np.int32)
+    grow_body = max(1, stroke // 2 + 1)
+    grow_zone = 2 * stroke + 3
+    for i, (mask, (x, y)) in enumerate(node_masks):
+        _paint(body, mask, x, y, grow_body, i + 1)
+        _paint(zone, mask, x, y, grow_zone, i + 1, only_empty=True)
+    ink = (foreground & (body == 0)).astype(np.uint8)
+    for j, (mask, (x, y)) in enumerate(label_masks):
+        h, w = mask.shape
+        sub = label[y : y + h, x : x + w]
+        sub[mask] = j + 1
+        ink[y : y + h, x : x + w][mask] = 1
+    ink[body > 0] = 0
+    dist = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
+    boxes = [(x, y, x + m.shape[1], y + m.shape[0]) for m, (x, y) in label_masks]
+    return _Maps(ink=ink, zone=zone, label=label, dist=dist, label_boxes=boxes)
+
+
+def _paint(target: np.ndarray, mask: np.ndarray, x: int, y: int, grow: int, value: int, only_empty: bool = False):
+    H, W = target.shape
+    h, w = mask.shape
+    x1, y1, x2, y2 = max(0, x - grow), max(0, y - grow), min(W, x + w + grow), min(H, y + h + grow)
+    canvas = np.zeros((y2 - y1, x2 - x1), np.uint8)
+    canvas[y - y1 : y - y1 + h, x - x1 : x - x1 + w] = mask
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+    grown = cv2.dilate(canvas, kernel) > 0
+    sub = target[y1:y2, x1:x2]
+    if only_empty:
+        grown &= sub == 0
+    sub[grown] = value
+
+
+def find_contacts(maps: _Maps, *, stroke: int) -> list[Contact]:
+    """Contacts between ink and node zones, each classified as arrowhead or plain end.
+
+    The test is the amount of ink near the contact: a line leaving a shape puts about
+    ``radius × stroke`` pixels in a disc of ``radius`` around its end, an arrowhead twice that or more.
+    """
+    touching = ((maps.ink > 0) & (maps.zone > 0)).astype(np.uint8)
+    n, labels, stats, cents = cv2.connectedComponentsWithStats(touching, connectivity=8)
+    radius = 3 * stroke + 3
+    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    disc = (xx * xx + yy * yy) <= radius * radius
+    out = []
+    H, W = touching.shape
+    for i in range(1, n):
+        if stats[i, 4] < 2:
+            continue
+        x, y, w, h = stats[i, :4]
+        ids = maps.zone[y : y + h, x : x + w][labels[y : y + h, x : x + w] == i]
+        node = int(np.bincount(ids).argmax()) - 1
+        cx, cy = cents[i]
+        ix, iy = round(cx), round(cy)
+        x1, y1, x2, y2 = max(0, ix - radius), max(0, iy - radius), min(W, ix + radius + 1), min(H, iy + radius + 1)
+        d = disc[y1 - iy + radius : y2 - iy + radius, x1 - ix + radius : x2 - ix + radius]
+        ink = (maps.ink[y1:y2, x1:x2] > 0) & d
+        ratio = float(ink.sum()) / (radius * stroke)
+        if (maps.label[y1:y2, x1:x2] > 0).any():
+            ratio = 0.0  # a label box is not an arrowhead
+        out.append(Contact(node=node, point=(float(cx), float(cy)), head=ratio >= HEAD_RATIO, thickness=ratio))
+    return _merge_close(out, radius)
+
+
+def _merge_close(contacts: list[Contact], radius: float) -> list[Contact]:
+    """One contact per arrowhead or line end: pieces on the same node closer than ``radius`` are one,
+    represented by the piece with the most ink."""
+    kept: list[Contact] = []
+    for c in sorted(contacts, key=lambda c: -c.thickness):
+        if any(k.node == c.node and math.dist(k.point, c.point) < radius for k in kept):
+            continue
+        kept.append(c)
+    return kept
+
+
+HEAD_RATIO = 1.45
+"""Ink near a contact, in units of ``radius × stroke``, from which on it is an arrowhead."""
+
+
+def trace_edges(maps: _Maps, contacts: list[Contact], *, stroke: int) -> list[Trace]:
+    """Follow the ink from every contact and turn the walks into directed edges between nodes."""
+    step = max(5, 2 * stroke + 2)
+    ring = _ring(step)
+    found: dict[tuple[int, int], Trace] = {}
+    for ci, c in enumerate(contacts):
+        walk = _walk(maps, c, ring, step)
+        if walk is None:
+            continue
+        end_node, path, labels = walk
+        if end_node == c.node:
+            continue
+        end = _nearest_contact(contacts, end_node, path[-1])
+        other = contacts[end] if end is not None else None
+        c_head, end_head = _which_is_head(c, other)
+        if c_head and end_head:
+            continue  # two arrowheads on one line: a double-headed link is read from both ends below
+        ratio = max(c.thickness, 1e-3) / max(other.thickness, 1e-3) if other is not None else 1.0
+        if c_head:
+            src, dst, poly, directed, ends, contrast = end_node, c.node, path[::-1], True, (end, ci), ratio
+        elif end_head:
+            src, dst, poly, directed, ends, contrast = c.node, end_node, path, True, (ci, end), 1 / ratio
+        else:
+            first, second = sorted((c.node, end_node))
+            src, dst, directed, contrast = first, second, False, 1.0
+            poly, ends = (path, (ci, end)) if first == c.node else (path[::-1], (end, ci))
+        key = (src, dst)
+        if key in found:
+            found[key].labels |= labels
+            continue
+        if not directed and (dst, src) in found:
+            continue
+        found[key] = Trace(
+            source=src,
+            target=dst,
+            polyline=poly,
+            labels=set(labels),
+            directed=directed,
+            ends=(ends[0] if ends[0] is not None else -1, ends[1] if ends[1] is not None else -1),
+            contrast=contrast,
+        )
+        logger.debug("contact %d: %d -> %d (%d labels)", ci, src, dst, len(labels))
+    for (a, b), t in list(found.items()):
+        back = found.get((b, a))
+        if back is None or a > b:
+            continue
+        # the same connector read both ways: one of the two readings shares a contact in the opposite role
+        if t.ends[0] == back.ends[1] or t.ends[1] == back.ends[0]:
+            del found[(b, a) if back.contrast < t.contrast else (a, b)]
+    return list(found.values())
+
+
+HEAD_CONTRAST = 1.25
+"""An end of a connector is its arrowhead when it holds this many times the ink of the other end."""
+
+
+WEAK_CONTRAST = 1.08
+"""Ink contrast that decides the direction of a connector when neither end passes the absolute test."""
+
+
+def _which_is_head(a: Contact, b: Contact | None) -> tuple[bool, bool]:
+    """Which ends of one connector carry an arrowhead: the end with clearly more ink near it, else the
+    absolute test of :func:`find_contacts` (both or neither for double-headed and plain lines)."""
+    if b is None:
+        return a.head, False
+    if a.thickness > HEAD_CONTRAST * b.thickness:
+        return True, False
+    if b.thickness > HEAD_CONTRAST * a.thickness:
+        return False, True
+    if a.head or b.head:
+        return a.head, b.head
+    # neither end looks like an arrowhead on its own: take the end with more ink when it is clearly more
+    if a.thickness > WEAK_CONTRAST * b.thickness:
+        return True, False
+    if b.thickness > WEAK_CONTRAST * a.thickness:
+        return False, True
+    return False, False
+
+
+def _ring(r: int) -> np.ndarray:
+    n = max(32, int(2 * math.pi * r))
+    ang = np.linspace(-math.pi, math.pi, n, endpoint=False)
+    return np.stack([ang, np.cos(ang) * r, np.sin(ang) * r], axis=1)
+
+
+def _walk(
+    maps: _Maps, c: Contact, ring: np.ndarray, step: int
+) -> tuple[int, list[tuple[float, float]], set[int]] | None:
+    H, W = maps.ink.shape
+    x, y = c.point
+    heading = _initial_heading(maps, c, step)
+    if heading is None:
+        return None
+    path = [(x, y)]
+    labels: set[int] = set()
+    left_start = False
+    max_steps = 4 * (H + W) // step
+    for _ in range(max_steps):
+        nxt = _next_point(maps, x, y, heading, ring)
+        if nxt is None:
+            nxt = _next_point(maps, x, y, heading, ring * np.array([1, 2, 2]), cone=0.6)
+            if nxt is None:
+                z = _zone_ahead(maps, x, y, heading, 2 * step, exclude=None if left_start else c.node)
+                return (z, path, labels) if z is not None else None
+        nx_, ny_ = nxt
+        d = math.atan2(ny_ - y, nx_ - x)
+        hx = math.cos(heading) + math.cos(d)
+        hy = math.sin(heading) + math.sin(d)
+        heading = math.atan2(hy, hx)
+        x, y = nx_, ny_
+        path.append((x, y))
+        xi, yi = round(x), round(y)
+        if not (0 <= xi < W and 0 <= yi < H):
+            return None
+        lab = int(maps.label[yi, xi]) - 1
+        if lab >= 0 and lab not in labels:
+            labels.add(lab)
+            jump = _label_exit(maps, lab, path[-2], heading)
+            if jump is not None:
+                (x, y), heading = jump
+                path.append((x, y))
+                xi, yi = round(x), round(y)
+        z = int(maps.zone[yi, xi]) - 1
+        if z < 0:
+            left_start = True
+        elif z != c.node or (left_start and len(path) > 6):
+            return z, path, labels
+    return None
+
+
+def _label_exit(
+    maps: _Maps, lab: int, entry: tuple[float, float], heading: float
+) -> tuple[tuple[float, float], float] | None:
+    """Where the connector leaves label box ``lab`` (entered near ``entry``): the ink just outside the box
+    farthest from the entry and most in line with the heading; and the heading out of it."""
+    H, W = maps.ink.shape
+    x1, y1, x2, y2 = maps.label_boxes[lab]
+    g = 3
+    X1, Y1, X2, Y2 = max(0, x1 - g), max(0, y1 - g), min(W, x2 + g), min(H, y2 + g)
+    band = maps.ink[Y1:Y2, X1:X2].copy()
+    band[max(0, y1 - Y1) : y2 - Y1, max(0, x1 - X1) : x2 - X1] = 0
+    n, _lab_map, _stats, cents = cv2.connectedComponentsWithStats(band, connectivity=8)
+    if n <= 1:
+        return None
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    best, best_score = None, float("inf")
+    for i in range(1, n):
+        px, py = cents[i][0] + X1, cents[i][1] + Y1
+        if math.hypot(px - entry[0], py - entry[1]) < 0.5 * max(x2 - x1, y2 - y1, 8):
+            continue
+        ang = math.atan2(py - cy, px - cx)
+        score = abs((ang - heading + math.pi) % (2 * math.pi) - math.pi)
+        if score < best_score:
+            best, best_score = (px, py, ang), score
+    if best is None or best_score > 2.0:
+        return None
+    px, py, ang = best
+    return (px, py), ang
+
+
+def _zone_ahead(maps: _Maps, x: float, y: float, heading: float, r: int, exclude: int | None) -> int | None:
+    """The node whose contact zone lies ahead within ``r`` pixels of a dead end (arrow tips stop short)."""
+    H, W = maps.zone.shape
+    x1, y1, x2, y2 = max(0, int(x) - r), max(0, int(y) - r), min(W, int(x) + r + 1), min(H, int(y) + r + 1)
+    zone = maps.zone[y1:y2, x1:x2]
+    yy, xx = np.mgrid[y1:y2, x1:x2]
+    dx, dy = xx - x, yy - y
+    ahead = (dx * math.cos(heading) + dy * math.sin(heading)) > 0.5 * np.hypot(dx, dy)
+    ok = (zone > 0) & ahead & (dx * dx + dy * dy <= r * r)
+    if exclude is not None:
+        ok &= zone != exclude + 1
+    if not ok.any():
+        return None
+    return int(np.bincount(zone[ok]).argmax()) - 1
+
+
+def _initial_heading(maps: _Maps, c: Contact, step: int) -> float | None:
+    H, W = maps.ink.shape
+    x, y = c.point
+    r = 2 * step
+    x1, y1, x2, y2 = max(0, int(x) - r), max(0, int(y) - r), min(W, int(x) + r + 1), min(H, int(y) + r + 1)
+    ink = maps.ink[y1:y2, x1:x2] > 0
+    zone = maps.zone[y1:y2, x1:x2]
+    ys, xs = np.nonzero(ink & (zone != c.node + 1))
+    if xs.size == 0:
+        ys, xs = np.nonzero(ink)
+        if xs.size == 0:
+            return None
+    dx, dy = xs + x1 - x, ys + y1 - y
+    near = (dx * dx + dy * dy) <= r * r
+    if not near.any():
+        return None
+    return math.atan2(float(dy[near].mean()), float(dx[near].mean()))
+
+
+def _next_point(
+    maps: _Maps, x: float, y: float, heading: float, ring: np.ndarray, cone: float = 1.25
+) -> tuple[float, float] | None:
+    H, W = maps.ink.shape
+    px = np.round(x + ring[:, 1]).astype(int)
+    py = np.round(y + ring[:, 2]).astype(int)
+    inside = (px >= 0) & (px < W) & (py >= 0) & (py < H)
+    on = np.zeros(len(ring), bool)
+    on[inside] = maps.ink[py[inside], px[inside]] > 0
+    delta = (ring[:, 0] - heading + math.pi) % (2 * math.pi) - math.pi
+    on &= np.abs(delta) <= cone
+    if not on.any():
+        return None
+    # group consecutive ring samples into branches; take the branch nearest the heading
+    idx = np.flatnonzero(on)
+    groups = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+    best = min(groups, key=lambda g: abs(float(np.mean(delta[g]))))
+    ang = heading + float(np.mean(delta[best]))
+    r = float(np.hypot(ring[0, 1], ring[0, 2]))
+    return x + r * math.cos(ang), y + r * math.sin(ang)
+
+
+def _nearest_contact(contacts: list[Contact], node: int, p: tuple[float, float]) -> int | None:
+    best, best_d = None, float("inf")
+    for i, c in enumerate(contacts):
+        if c.node != node:
+            continue
+        d = math.hypot(c.point[0] - p[0], c.point[1] - p[1])
+        if d < best_d:
+            best, best_d = i, d
+    return best

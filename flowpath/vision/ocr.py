@@ -1,0 +1,167 @@
+"""Text lines inside shapes and label boxes, read with rapidocr's PP-OCR recogniser (ONNX, inside the wheel).
+
+Text is located with plain image processing (pixels that differ from the shape's fill colour,
+grouped into rows), and each line is read at full resolution by the recognition model alone, in
+batches; rapidocr's detector is not needed. The model loads once per process, on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from typing import Any
+
+import cv2
+import numpy as np
+
+__all__ = ["erode", "join_lines", "line_crop", "read_lines", "text_lines"]
+
+logger = logging.getLogger(__name__)
+
+TEXT_CONTRAST = 60
+"""Minimum channel difference between a text pixel and the fill colour around it."""
+
+
+@functools.cache
+def _recogniser() -> Any:
+    """The rapidocr engine with detection and angle classification switched off (loaded once)."""
+    from rapidocr import RapidOCR
+
+    logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+    return RapidOCR(
+        params={
+            "Global.use_det": False,
+            "Global.use_cls": False,
+            "Global.log_level": "warning",
+            "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            "Rec.rec_batch_num": 1,
+        }
+    )
+
+
+def text_lines(
+    img: np.ndarray, mask: np.ndarray, origin: tuple[int, int], *, stroke: int, border: bool = True
+) -> tuple[list[tuple[int, int, int, int]], np.ndarray]:
+    """Boxes (x1, y1, x2, y2, image pixels) of the text lines inside ``mask`` and the fill colour there.
+
+    ``mask`` is a boolean array placed at ``origin`` (x, y) in ``img``; the border of the shape is
+    ignored by eroding the mask by a few strokes (by one pixel only when ``border`` is False, for
+    label boxes that have no border and text close to their edges).
+    """
+    x0, y0 = origin
+    h, w = mask.shape
+    crop = img[y0 : y0 + h, x0 : x0 + w]
+    er = max(3, 2 * stroke + 1) if border else 3
+    inner = erode(mask, er)
+    if inner.sum() < 16:
+        return [], np.array([255, 255, 255])
+    fill = np.median(crop[inner], axis=0)
+    diff = np.abs(crop.astype(np.int16) - fill.astype(np.int16)).max(axis=2)
+    ink = (diff > TEXT_CONTRAST) & inner
+    if border:
+        ink = _drop_edge_marks(ink, inner & ~erode(inner, 3))
+    rows = ink.sum(axis=1)
+    on = rows > 0
+    boxes: list[tuple[int, int, int, int]] = []
+    y = 0
+    while y < h:
+        if not on[y]:
+            y += 1
+            continue
+        start = y
+        while y < h and on[y]:
+            y += 1
+        band = ink[start:y]
+        cols = np.flatnonzero(band.any(axis=0))
+        if band.sum() >= 6:
+            boxes.append((x0 + int(cols.min()), y0 + start, x0 + int(cols.max()) + 1, y0 + y))
+    return _merge_small_bands(boxes), fill
+
+
+def _drop_edge_marks(ink: np.ndarray, edge: np.ndarray) -> np.ndarray:
+    """``ink`` without the marks that touch ``edge`` (inner borders, shadows, arrow tips poking through the
+    border), unless that would remove most of it (text cut off at the border of its shape)."""
+    n, lab = cv2.connectedComponents(ink.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return ink
+    touching = np.unique(lab[edge & ink])
+    touching = touching[touching > 0]
+    if touching.size == 0:
+        return ink
+    out = ink & ~np.isin(lab, touching)
+    return out if out.sum() >= 0.5 * ink.sum() else ink
+
+
+def erode(mask: np.ndarray, size: int) -> np.ndarray:
+    """``mask`` eroded by a ``size``-wide disc, treating everything outside the array as empty."""
+    padded = np.pad(mask.astype(np.uint8), size)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    return cv2.erode(padded, kernel)[size:-size, size:-size] > 0
+
+
+def _merge_small_bands(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Join bands much thinner than a text line (dots, underscores, accents) to their nearest neighbour."""
+    if len(boxes) < 2:
+        return boxes
+    typical = float(np.median([b[3] - b[1] for b in boxes]))
+    out = list(boxes)
+    changed = True
+    while changed and len(out) > 1:
+        changed = False
+        for i, b in enumerate(out):
+            if b[3] - b[1] >= 0.45 * typical:
+                continue
+            j = i - 1 if i == len(out) - 1 or (i > 0 and b[1] - out[i - 1][3] < out[i + 1][1] - b[3]) else i + 1
+            o = out[j]
+            out[min(i, j)] = (min(b[0], o[0]), min(b[1], o[1]), max(b[2], o[2]), max(b[3], o[3]))
+            del out[max(i, j)]
+            changed = True
+            break
+    return out
+
+
+def line_crop(img: np.ndarray, box: tuple[int, int, int, int], fill: np.ndarray, clip: np.ndarray | None) -> np.ndarray:
+    """A padded crop of one text line; pixels outside ``clip`` (a mask of the same size, or None) become fill."""
+    x1, y1, x2, y2 = box
+    pad = max(4, (y2 - y1) // 4)
+    H, W = img.shape[:2]
+    cx1, cy1, cx2, cy2 = max(0, x1 - pad), max(0, y1 - pad), min(W, x2 + pad), min(H, y2 + pad)
+    crop = img[cy1:cy2, cx1:cx2].copy()
+    if clip is not None:
+        crop[~clip[cy1:cy2, cx1:cx2]] = fill.astype(np.uint8)
+    return crop
+
+
+def read_lines(crops: list[np.ndarray]) -> list[tuple[str, float]]:
+    """Recognised text and confidence of each line crop (empty text for unreadable ones)."""
+    if not crops:
+        return []
+    engine = _recogniser()
+    try:
+        res = engine.recognize_txt(crops)
+    except Exception as e:  # rapidocr raises its own error class on empty results
+        logger.warning("text recognition failed on %d lines: %s", len(crops), e)
+        return [("", 0.0)] * len(crops)
+    txts = res.txts or ("",) * len(crops)
+    scores = res.scores or (0.0,) * len(crops)
+    return [(t.strip(), float(sc)) for t, sc in zip(txts, scores, strict=True)]
+
+
+def join_lines(lines: list[str]) -> str:
+    """Join wrapped lines into one label: words get a space, a trailing hyphen glues the next line on.
+
+    Examples
+    --------
+    >>> join_lines(["Maintain emotional well-", "being"])
+    'Maintain emotional well-being'
+    >>> join_lines(["Use conflict", "", "resolution"])
+    'Use conflict resolution'
+    """
+    text = ""
+    for line in (ln.strip() for ln in lines):
+        if not line:
+            continue
+        text = line if not text else (text + line if text.endswith("-") else f"{text} {line}")
+    return re.sub(r"\s+", " ", text)

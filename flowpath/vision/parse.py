@@ -1,0 +1,272 @@
+"""Flowchart image → :class:`~graphsolvers.graph.Graph`: shapes, text, connectors, arrowheads, edge labels."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import cv2
+import numpy as np
+
+from flowpath.errors import NoFlowchartError
+from flowpath.vision.connectors import Trace, build_maps, find_contacts, trace_edges
+from flowpath.vision.image import MAX_PIXELS, load_image
+from flowpath.vision.ocr import erode, join_lines, line_crop, read_lines, text_lines
+from flowpath.vision.regions import Region, analyse_scene, find_regions
+from flowpath.vision.shapes import SHAPE_KIND, classify_shape
+from graphsolvers.graph import Edge, Graph, Node
+
+__all__ = ["parse_image"]
+
+logger = logging.getLogger(__name__)
+
+MIN_TEXT_SCORE = 0.5
+"""Recognised lines below this confidence count as unreadable."""
+
+
+def parse_image(
+    image: str | os.PathLike[str] | np.ndarray,
+    *,
+    max_pixels: int = MAX_PIXELS,
+    ocr: bool = True,
+) -> Graph:
+    """The flowchart drawn in ``image`` as a directed graph.
+
+    Nodes get ids ``n1, n2, …`` in reading order (top to bottom, then left to right), their OCR
+    text, a ``kind`` from their shape (the shape itself in ``attrs["shape"]``) and ``bbox`` in
+    pixels of the original image. Edges carry their label text (``None`` when unlabelled) and the
+    traced connector in ``attrs["polyline"]``; a connector without any arrowhead gets
+    ``attrs["arrow"] = "none"`` and is oriented top-to-bottom.
+
+    Parameters
+    ----------
+    image : path or numpy array
+        PNG/JPEG/WebP/BMP file or a BGR(A)/grey array.
+    max_pixels : int
+        Largest accepted image (width × height).
+    ocr : bool
+        Read the text (default). Without it nodes have empty text, which is much faster.
+
+    Raises
+    ------
+    ImageError
+        The image cannot be read or is too large (see :func:`~flowpath.vision.image.load_image`).
+    NoFlowchartError
+        The image holds no shapes (blank) or is mostly non-background (a photo).
+
+    Examples
+    --------
+    >>> img = np.full((200, 160, 3), 255, np.uint8)
+    >>> _ = cv2.rectangle(img, (30, 20), (130, 60), (200, 230, 250), -1)
+    >>> _ = cv2.rectangle(img, (30, 130), (130, 170), (200, 230, 250), -1)
+    >>> _ = cv2.line(img, (80, 61), (80, 118), (0, 0, 0), 2)
+    >>> _ = cv2.fillConvexPoly(img, np.array([[72, 116], [88, 116], [80, 129]]), (0, 0, 0))
+    >>> g = parse_image(img, ocr=False)
+    >>> [(e.source, e.target) for e in g.edges]
+    [('n1', 'n2')]
+    """
+    img = load_image(image, max_pixels=max_pixels)
+    scene = analyse_scene(img)
+    coverage = float(scene.foreground.mean())
+    if coverage < 1e-4:
+        raise NoFlowchartError(f"{_name(image)}: blank image (no drawing on the background)")
+    if coverage > 0.6:
+        raise NoFlowchartError(
+            f"{_name(image)}: no flowchart found ({coverage:.0%} of the image differs from its background colour; "
+            "a flowchart is shapes and lines on a plain background)"
+        )
+    regions = find_regions(scene)
+    s = scene.stroke
+    fills = {}
+    for i, r in enumerate(regions):
+        r.lines, fills[i] = text_lines(img, r.mask, r.bbox[:2], stroke=s)
+    line_h = _typical_line_height(regions)
+    for r in regions:
+        r.is_label = r.filled and _hugs_text(r) and not _has_border(img, r, fills[regions.index(r)])
+    for i, r in enumerate(regions):
+        if r.is_label:  # read label boxes edge to edge
+            r.lines, fills[i] = text_lines(img, r.mask, r.bbox[:2], stroke=s, border=False)
+    nodes = [r for r in regions if not r.is_label]
+    labels = [r for r in regions if r.is_label]
+    if not nodes:
+        raise NoFlowchartError(f"{_name(image)}: no flowchart found (no node shapes in the image)")
+    labels += _free_labels(scene, nodes, labels, line_h)
+    if ocr:
+        _read_texts(img, nodes + labels, fills={id(r): fills.get(i) for i, r in enumerate(regions)}, stroke=s)
+    labels = [lb for lb in labels if lb.text or lb.filled]
+    for r in nodes:
+        r.shape = classify_shape(r.mask)
+    maps = build_maps(
+        scene.foreground,
+        [(r.mask, r.bbox[:2]) for r in nodes],
+        [(r.mask, r.bbox[:2]) for r in labels],
+        stroke=s,
+    )
+    contacts = find_contacts(maps, stroke=s)
+    traces = trace_edges(maps, contacts, stroke=s)
+    edge_labels = _assign_labels(traces, labels)
+    return _build_graph(nodes, traces, edge_labels, labels, img.shape)
+
+
+def _near_other(c, regions: list[Region], gap: int) -> bool:
+    """Whether contact ``c`` lies within ``gap`` pixels of a region other than its own."""
+    x, y = c.point
+    for i, r in enumerate(regions):
+        if i != c.node and r.bbox[0] - gap <= x <= r.bbox[2] + gap and r.bbox[1] - gap <= y <= r.bbox[3] + gap:
+            return True
+    return False
+
+
+def _name(image: object) -> str:
+    return str(image) if not isinstance(image, np.ndarray) else f"array {image.shape}"
+
+
+def _typical_line_height(regions: list[Region]) -> float:
+    heights = [b[3] - b[1] for r in regions for b in r.lines]
+    return float(np.median(heights)) if heights else 16.0
+
+
+def _hugs_text(r: Region) -> bool:
+    """A filled box that fits its text closely: an edge-label background, not a node.
+
+    Shapes pad their text by most of a line height or more on every side; label boxes by a few
+    pixels. Measured in the box's own line height, so it holds at every scale.
+    """
+    if not r.lines:
+        return False
+    own = float(np.median([b[3] - b[1] for b in r.lines]))
+    top = min(b[1] for b in r.lines) - r.bbox[1]
+    bottom = r.bbox[3] - max(b[3] for b in r.lines)
+    left = min(b[0] for b in r.lines) - r.bbox[0]
+    right = r.bbox[2] - max(b[2] for b in r.lines)
+    return top + bottom <= 1.4 * own and max(left, right) <= 1.5 * own
+
+
+def _has_border(img: np.ndarray, r: Region, fill: np.ndarray, *, contrast: int = 60) -> bool:
+    """Whether the shape is outlined in a colour clearly unlike its fill (nodes often are, label boxes never)."""
+    x1, y1, x2, y2 = r.bbox
+    crop = img[y1:y2, x1:x2].astype(np.int16)
+    ring = r.mask & ~erode(r.mask, 5)
+    if not ring.any():
+        return False
+    far = np.abs(crop[ring] - fill.astype(np.int16)).max(axis=1) > contrast
+    return float(far.mean()) > 0.5
+
+
+def _free_labels(scene, nodes: list[Region], labels: list[Region], line_h: float) -> list[Region]:
+    """Text outside every shape (edge labels without a background box): ink dense enough to survive
+    a closing that joins glyphs and an opening that erases lines."""
+    s = scene.stroke
+    H, W = scene.foreground.shape
+    ink = scene.foreground.copy()
+    for r in nodes + labels:
+        x1, y1, x2, y2 = r.bbox
+        g = 2 * s + 2
+        ink[max(0, y1 - g) : min(H, y2 + g), max(0, x1 - g) : min(W, x2 + g)] = False
+    ink = ink.astype(np.uint8)
+    kc = max(3, int(0.35 * line_h))
+    closed = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (kc, kc)))
+    ko = max(2 * s + 3, int(0.45 * line_h))
+    opened = cv2.morphologyEx(closed, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (ko, ko)))
+    n, _lab, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    out = []
+    for i in range(1, n):
+        x, y, w, h, _a = stats[i]
+        if h < 0.6 * line_h or h > 3.5 * line_h or w < 0.6 * line_h:
+            continue
+        g = max(2, s)
+        x1, y1, x2, y2 = max(0, x - g), max(0, y - g), min(W, x + w + g), min(H, y + h + g)
+        mask = np.ones((y2 - y1, x2 - x1), bool)
+        box = (int(x), int(y), int(x + w), int(y + h))
+        out.append(Region(bbox=(x1, y1, x2, y2), mask=mask, filled=False, lines=[box], is_label=True))
+    return out
+
+
+def _read_texts(img: np.ndarray, regions: list[Region], *, fills: dict[int, np.ndarray | None], stroke: int) -> None:
+    crops, owners = [], []
+    H, W = img.shape[:2]
+    for r in regions:
+        fill = fills.get(id(r))
+        if fill is None:
+            fill = np.median(img[r.bbox[1] : r.bbox[3], r.bbox[0] : r.bbox[2]].reshape(-1, 3), axis=0)
+        # keep what lies outside the shape (and its border) out of the crop; label boxes have no border
+        clip = np.zeros((H, W), bool)
+        x1, y1, x2, y2 = r.bbox
+        clip[y1:y2, x1:x2] = r.mask if r.is_label else erode(r.mask, max(3, 2 * stroke + 1))
+        for box in r.lines:
+            crops.append(line_crop(img, box, fill, clip))
+            owners.append(r)
+    texts = read_lines(crops)
+    per: dict[int, list[str]] = {}
+    for r, (t, score) in zip(owners, texts, strict=True):
+        per.setdefault(id(r), []).append(t if score >= MIN_TEXT_SCORE else "")
+    for r in regions:
+        r.text = join_lines(per.get(id(r), []))
+        if not r.text and not r.is_label:
+            logger.warning("no readable text in the shape at %s", r.bbox)
+
+
+def _assign_labels(traces: list[Trace], labels: list[Region]) -> dict[int, int]:
+    """Map trace index → label index: labels a trace passed through, else the nearest connector."""
+    owner: dict[int, int] = {}
+    claimed: dict[int, list[int]] = {}
+    for ti, t in enumerate(traces):
+        for li in t.labels:
+            claimed.setdefault(li, []).append(ti)
+    for li, lb in enumerate(labels):
+        if not lb.text:
+            continue
+        cands = claimed.get(li) or list(range(len(traces)))
+        dists = [(_distance_to(traces[ti].polyline, lb.centre), ti) for ti in cands]
+        if not dists:
+            continue
+        d, ti = min(dists)
+        if li not in claimed and d > 2.5 * max(lb.height, 10):
+            logger.debug("label %r is near no connector", lb.text)
+            continue
+        if ti in owner:
+            prev = labels[owner[ti]]
+            if _distance_to(traces[ti].polyline, prev.centre) <= d:
+                continue
+        owner[ti] = li
+    return owner
+
+
+def _distance_to(poly: list[tuple[float, float]], p: tuple[float, float]) -> float:
+    pts = np.asarray(poly, float)
+    if len(pts) == 1:
+        return float(np.hypot(*(pts[0] - p)))
+    a, b = pts[:-1], pts[1:]
+    ab = b - a
+    t = np.clip(((np.asarray(p) - a) * ab).sum(1) / np.maximum((ab * ab).sum(1), 1e-9), 0, 1)
+    proj = a + ab * t[:, None]
+    return float(np.hypot(*(proj - p).T).min())
+
+
+def _build_graph(
+    nodes: list[Region], traces: list[Trace], edge_labels: dict[int, int], labels: list[Region], shape: tuple
+) -> Graph:
+    order = sorted(range(len(nodes)), key=lambda i: (nodes[i].bbox[1] // 8, nodes[i].bbox[0]))
+    ids = {old: f"n{new + 1}" for new, old in enumerate(order)}
+    has_in = {t.target for t in traces}
+    has_out = {t.source for t in traces}
+    out_nodes = []
+    for old in order:
+        r = nodes[old]
+        kind = SHAPE_KIND.get(r.shape, "process")
+        if r.shape == "stadium":
+            kind = "end" if old in has_in and old not in has_out else "start"
+        out_nodes.append(
+            Node(id=ids[old], text=r.text, kind=kind, bbox=tuple(float(v) for v in r.bbox), attrs={"shape": r.shape})
+        )
+    edges = []
+    for ti, t in enumerate(traces):
+        poly = np.asarray(t.polyline, np.float32).reshape(-1, 1, 2)
+        simple = cv2.approxPolyDP(poly, 1.5, False).reshape(-1, 2) if len(poly) > 2 else poly.reshape(-1, 2)
+        attrs: dict = {"polyline": [[round(float(x), 1), round(float(y), 1)] for x, y in simple]}
+        if not t.directed:
+            attrs["arrow"] = "none"
+        label = labels[edge_labels[ti]].text if ti in edge_labels else None
+        edges.append(Edge(source=ids[t.source], target=ids[t.target], label=label or None, attrs=attrs))
+    edges.sort(key=lambda e: (int(e.source[1:]), int(e.target[1:])))
+    return Graph(nodes=out_nodes, edges=edges, attrs={"image_size": [int(shape[1]), int(shape[0])]})

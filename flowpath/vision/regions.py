@@ -1,0 +1,244 @@
+"""Finding node shapes and edge-label boxes in a flowchart image (OpenCV, no learned model).
+
+Two kinds of evidence make a node: a *filled* shape (a solid area of a colour other than the
+background, which survives a morphological opening that erases connectors, arrowheads and text),
+and an *outlined* shape (an enclosed area of background colour, bounded by a closed border, that
+holds only small islands: the glyphs of its text). Solid boxes whose text fills them edge to edge
+are edge-label backgrounds, not nodes; that is decided later, once text lines are known.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+__all__ = ["Region", "Scene", "analyse_scene", "find_regions"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Region:
+    """A candidate node or edge-label box. ``mask`` covers ``bbox`` (x1, y1, x2, y2 exclusive)."""
+
+    bbox: tuple[int, int, int, int]
+    mask: np.ndarray
+    filled: bool
+    shape: str = "rect"
+    lines: list[tuple[int, int, int, int]] = field(default_factory=list)
+    text: str = ""
+    is_label: bool = False
+
+    @property
+    def width(self) -> int:
+        return self.bbox[2] - self.bbox[0]
+
+    @property
+    def height(self) -> int:
+        return self.bbox[3] - self.bbox[1]
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.bbox[0] + self.bbox[2]) / 2.0, (self.bbox[1] + self.bbox[3]) / 2.0
+
+
+@dataclass
+class Scene:
+    """Image-wide quantities every later stage needs."""
+
+    image: np.ndarray
+    background: np.ndarray
+    foreground: np.ndarray
+    stroke: int
+
+
+def analyse_scene(img: np.ndarray, *, tol: int = 14) -> Scene:
+    """Background colour (the commonest border colour), foreground mask and typical stroke width."""
+    border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]]).reshape(-1, 3)
+    quant = (border // 8).astype(np.int32)
+    keys = quant[:, 0] * 1024 + quant[:, 1] * 32 + quant[:, 2]
+    common = np.bincount(keys).argmax()
+    background = np.median(border[keys == common], axis=0).astype(np.int16)
+    smooth = cv2.GaussianBlur(img, (3, 3), 0) if min(img.shape[:2]) > 64 else img
+    page = np.empty_like(smooth)
+    page[:] = background.astype(np.uint8)
+    diff = cv2.absdiff(smooth, page)
+    foreground = cv2.max(cv2.max(diff[:, :, 0], diff[:, :, 1]), diff[:, :, 2]) > tol
+    return Scene(image=img, background=background, foreground=foreground, stroke=_stroke_width(foreground))
+
+
+def _stroke_width(fg: np.ndarray) -> int:
+    """Most common horizontal run length of foreground pixels (lines, borders and glyph strokes)."""
+    sample = fg[:: max(1, fg.shape[0] // 400)].astype(np.int8)
+    d = np.diff(np.pad(sample, ((0, 0), (1, 1))), axis=1)
+    lengths = np.flatnonzero(d.ravel() == -1) - np.flatnonzero(d.ravel() == 1)
+    hist = np.bincount(lengths[(lengths > 0) & (lengths < 16)], minlength=16)
+    return int(max(1, hist[1:].argmax() + 1)) if hist.sum() else 2
+
+
+def find_regions(scene: Scene) -> list[Region]:
+    """Filled and outlined shapes, largest first, with overlapping duplicates removed."""
+    s = scene.stroke
+    k = max(7, 3 * s + 4)
+    min_side = int(1.6 * k)
+    regions = _filled_regions(scene.image, scene.foreground, k, min_side, s) + _outlined_regions(
+        scene.foreground, s, min_side
+    )
+    regions.sort(key=lambda r: r.width * r.height, reverse=True)
+    kept: list[Region] = []
+    for r in regions:
+        if any(_overlap(r.bbox, q.bbox) > 0.6 for q in kept):
+            continue
+        kept.append(r)
+    return kept
+
+
+def _filled_regions(img: np.ndarray, fg: np.ndarray, k: int, min_side: int, s: int) -> list[Region]:
+    """Solid areas: what survives an opening by a ``k``-square (connectors, arrowheads and text do not),
+    grown back over the corners the opening cut off through pixels of the same fill colour, plus the
+    border stroke around them."""
+    fg8 = fg.astype(np.uint8)
+    opened = cv2.morphologyEx(fg8, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=4)
+    H, W = fg.shape
+    grow = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * k + 1, 2 * k + 1))
+    ring = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * s + 1, 2 * s + 1))
+    thin = cv2.getStructuringElement(cv2.MORPH_RECT, (s + 1, s + 1))
+    out = []
+    for i in range(1, n):
+        x, y, w, h, _area = stats[i]
+        if w < min_side or h < min_side:
+            continue
+        x1, y1, x2, y2 = max(0, x - k), max(0, y - k), min(W, x + w + k), min(H, y + h + k)
+        crop = img[y1:y2, x1:x2].astype(np.int16)
+        blob = (labels[y1:y2, x1:x2] == i).astype(np.uint8)
+        fill = np.median(crop[blob > 0], axis=0)
+        same = (np.abs(crop - fill).max(axis=2) < 40).astype(np.uint8)
+        near = cv2.dilate(blob, grow) & same & fg8[y1:y2, x1:x2]
+        near = cv2.morphologyEx(near, cv2.MORPH_OPEN, thin) | blob  # not along thin lines of a similar colour
+        _m, lab2 = cv2.connectedComponents(near, connectivity=4)
+        body = (lab2 == int(np.bincount(lab2[blob > 0]).argmax())).astype(np.uint8)
+        border = cv2.dilate(body, ring) & fg8[y1:y2, x1:x2] | body
+        body = (cv2.morphologyEx(border, cv2.MORPH_OPEN, thin) | body) > 0  # the border, not connector stubs
+        ys, xs = np.nonzero(body)
+        bx1, by1, bx2, by2 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+        out.append(
+            Region(
+                bbox=(int(x1 + bx1), int(y1 + by1), int(x1 + bx2), int(y1 + by2)),
+                mask=_fill_holes(body[by1:by2, bx1:bx2]),
+                filled=True,
+            )
+        )
+    return out
+
+
+def _outlined_regions(fg: np.ndarray, s: int, min_side: int) -> list[Region]:
+    bg = (~fg).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(bg, connectivity=4)
+    H, W = fg.shape
+    out = []
+    pad = s + 1
+    inner = [
+        i
+        for i in range(1, n)
+        if stats[i, 2] >= min_side
+        and stats[i, 1] > 0
+        and stats[i, 0] > 0
+        and stats[i, 0] + stats[i, 2] < W
+        and stats[i, 1] + stats[i, 3] < H
+    ]
+    for i in inner:
+        x, y, w, h, _area = stats[i]
+        if h < min_side:
+            continue
+        hole = labels[y : y + h, x : x + w] == i
+        solid = _fill_holes(hole)
+        solid_area = int(solid.sum())
+        islands = solid & ~hole
+        if not islands.any():
+            continue
+        _m, _, istats, _ = cv2.connectedComponentsWithStats(islands.astype(np.uint8), connectivity=8)
+        if istats[1:, 3].max() > 0.6 * h or istats[1:, 4].sum() > 0.4 * solid_area:
+            continue
+        iys, ixs = np.nonzero(islands)
+        if abs((ixs.min() + ixs.max()) / 2 - w / 2) > 0.15 * w or abs((iys.min() + iys.max()) / 2 - h / 2) > 0.15 * h:
+            continue  # node text is centred in its shape; a sliver between connectors holds stray marks
+        x0, y0 = x, y
+        if not _is_regular(solid):
+            lid = _cylinder_lid(stats, inner, i, s)
+            if lid is None:
+                continue
+            # a cylinder: the body and the lid above it, with the arc between them, are one shape
+            lx, ly, lw, lh = stats[lid, :4]
+            x0, y0 = min(x, lx), min(y, ly)
+            merged = np.zeros((y + h - y0, max(x + w, lx + lw) - x0), np.uint8)
+            merged[y - y0 : y - y0 + h, x - x0 : x - x0 + w] |= solid
+            merged[ly - y0 : ly - y0 + lh, lx - x0 : lx - x0 + lw] |= labels[ly : ly + lh, lx : lx + lw] == lid
+            k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * s + 3, 2 * s + 3))
+            solid = _fill_holes(
+                cv2.morphologyEx(np.pad(merged, s + 2), cv2.MORPH_CLOSE, k)[s + 2 : -s - 2, s + 2 : -s - 2] > 0
+            )
+            h, w = solid.shape
+            if not _is_regular(solid):
+                continue
+        x, y = x0, y0
+        x1, y1 = max(0, x - pad), max(0, y - pad)
+        x2, y2 = min(W, x + w + pad), min(H, y + h + pad)
+        mask = np.zeros((y2 - y1, x2 - x1), np.uint8)
+        mask[y - y1 : y - y1 + h, x - x1 : x - x1 + w] = solid
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pad + 1, 2 * pad + 1))) > 0
+        ys, xs = np.nonzero(mask)
+        bx1, by1, bx2, by2 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+        out.append(
+            Region(
+                bbox=(int(x1 + bx1), int(y1 + by1), int(x1 + bx2), int(y1 + by2)),
+                mask=mask[by1:by2, bx1:bx2],
+                filled=False,
+            )
+        )
+    return out
+
+
+def _cylinder_lid(stats: np.ndarray, candidates: list[int], body: int, s: int) -> int | None:
+    """An empty enclosed area right above ``body`` with the same left and right ends: a cylinder's lid."""
+    x, y, w, h = stats[body, :4]
+    for j in candidates:
+        lx, ly, lw, lh = stats[j, :4]
+        if j == body or lh > 0.6 * h or abs(lx - x) > 0.05 * w + s or abs(lx + lw - x - w) > 0.05 * w + s:
+            continue
+        if ly < y and ly + lh >= y - 2 * s:
+            return j
+    return None
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    padded = np.pad(mask.astype(np.uint8), 1)
+    inv = (1 - padded).astype(np.uint8)
+    ff = inv.copy()
+    cv2.floodFill(ff, None, (0, 0), 2)
+    return (padded.astype(bool) | (ff == 1))[1:-1, 1:-1]
+
+
+def _is_regular(solid: np.ndarray) -> bool:
+    """Whether a region looks like a drawn shape: convex, compact, not a sliver between connectors."""
+    contours, _ = cv2.findContours(solid.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return False
+    c = max(contours, key=cv2.contourArea)
+    area = cv2.contourArea(c)
+    hull = cv2.contourArea(cv2.convexHull(c))
+    h, w = solid.shape
+    return hull > 0 and area / hull > 0.88 and area / (w * h) > 0.4
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over the smaller box."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return iw * ih / small

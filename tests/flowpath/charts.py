@@ -1,0 +1,75 @@
+"""Tiny flowcharts drawn with OpenCV, with known graphs (deterministic, no files needed)."""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+
+INK = (40, 40, 40)
+
+
+def arrow(img: np.ndarray, p: tuple[int, int], q: tuple[int, int], *, size: int = 14) -> None:
+    """A line from ``p`` to ``q`` with a filled arrowhead whose tip is at ``q``."""
+    p_, q_ = np.array(p, float), np.array(q, float)
+    d = (q_ - p_) / np.linalg.norm(q_ - p_)
+    base = q_ - d * size
+    n = np.array([-d[1], d[0]]) * size * 0.5
+    cv2.line(img, p, tuple(int(v) for v in base), INK, 2, cv2.LINE_AA)
+    tri = np.array([q_, base + n, base - n]).astype(np.int32)
+    cv2.fillConvexPoly(img, tri, INK, cv2.LINE_AA)
+
+
+def box(img: np.ndarray, x1: int, y1: int, x2: int, y2: int, *, fill=(250, 230, 230)) -> None:
+    cv2.rectangle(img, (x1, y1), (x2, y2), fill, -1)
+    cv2.rectangle(img, (x1, y1), (x2, y2), INK, 2)
+
+
+def diamond(img: np.ndarray, cx: int, cy: int, rx: int, ry: int, *, fill=(230, 250, 230)) -> None:
+    pts = np.array([[cx, cy - ry], [cx + rx, cy], [cx, cy + ry], [cx - rx, cy]], np.int32)
+    cv2.fillConvexPoly(img, pts, fill)
+    cv2.polylines(img, [pts], True, INK, 2, cv2.LINE_AA)
+
+
+def text(img: np.ndarray, s: str, cx: int, cy: int, *, scale: float = 0.9) -> None:
+    (w, h), _ = cv2.getTextSize(s, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    cv2.putText(img, s, (cx - w // 2, cy + h // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, INK, 2, cv2.LINE_AA)
+
+
+def decision_chart() -> np.ndarray:
+    """Top-down: Start box -> decision -> (Yes) left box, (No) right box; labels on white boxes."""
+    img = np.full((560, 640, 3), 255, np.uint8)
+    box(img, 240, 20, 400, 80)
+    text(img, "START", 320, 50)
+    diamond(img, 320, 210, 110, 70)
+    text(img, "OK?", 320, 210)
+    box(img, 40, 420, 240, 490)
+    text(img, "FIX", 140, 455)
+    box(img, 400, 420, 600, 490)
+    text(img, "SHIP", 500, 455)
+    arrow(img, (320, 81), (320, 139))
+    cv2.line(img, (210, 210), (140, 210), INK, 2, cv2.LINE_AA)
+    arrow(img, (140, 210), (140, 419))
+    cv2.line(img, (430, 210), (500, 210), INK, 2, cv2.LINE_AA)
+    arrow(img, (500, 210), (500, 419))
+    for label, x in (("YES", 140), ("NO", 500)):
+        (w, h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.8, 2)
+        cv2.rectangle(img, (x - w // 2 - 3, 320 - h // 2 - 4), (x + w // 2 + 3, 320 + h // 2 + 4), (235, 235, 235), -1)
+        text(img, label, x, 320, scale=0.8)
+    return img
+
+
+def lr_chart(*, reverse: bool = False) -> np.ndarray:
+    """Left-to-right (or right-to-left) chain of three outlined boxes."""
+    img = np.full((200, 760, 3), 255, np.uint8)
+    xs = [(30, 200), (300, 470), (570, 740)]
+    for (x1, x2), name in zip(xs, "ABC", strict=True):
+        cv2.rectangle(img, (x1, 60), (x2, 140), INK, 2)
+        text(img, name, (x1 + x2) // 2, 100)
+    for (_a1, a2), (b1, _b2) in itertools.pairwise(xs):
+        if reverse:
+            arrow(img, (b1 - 1, 100), (a2 + 2, 100))
+        else:
+            arrow(img, (a2 + 1, 100), (b1 - 2, 100))
+    return img

@@ -1,0 +1,203 @@
+"""The image parser on drawn charts: shapes, arrows, labels, layouts, and every bad input of issue #3."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import cv2
+import numpy as np
+import pytest
+
+from flowpath.cli import main
+from flowpath.errors import ImageError, NoFlowchartError
+from flowpath.vision import load_image, parse_image
+from flowpath.vision.ocr import join_lines
+from flowpath.vision.shapes import classify_shape
+from tests.flowpath.charts import arrow, box, decision_chart, lr_chart
+
+YY, XX = np.mgrid[0:80, 0:160]
+W, H = 160, 80
+
+
+@pytest.mark.parametrize(
+    ("mask", "shape"),
+    [
+        (np.ones((H, W), bool), "rect"),
+        (abs(XX - 79.5) / 80 + abs(YY - 39.5) / 40 <= 1, "rhombus"),
+        ((XX >= 30 * (1 - YY / 79)) & (XX <= 159 - 30 * YY / 79), "parallelogram"),
+        ((XX >= 30 * YY / 79) & (XX <= 159 - 30 * (1 - YY / 79)), "parallelogram_alt"),
+        ((XX >= 30 * (1 - YY / 79)) & (XX <= 159 - 30 * (1 - YY / 79)), "trapezoid"),
+        ((XX >= 30 * YY / 79) & (XX <= 159 - 30 * YY / 79), "trapezoid_alt"),
+        (
+            ((XX >= 40) & (XX <= 119))
+            | ((XX - 40) ** 2 + (YY - 39.5) ** 2 <= 40**2)
+            | ((XX - 119) ** 2 + (YY - 39.5) ** 2 <= 40**2),
+            "stadium",
+        ),
+        ((XX - 79.5) ** 2 + (YY - 39.5) ** 2 <= 40**2, "circle"),
+        ((20 * abs(YY - 39.5) / 40 <= XX) & (159 - 20 * abs(YY - 39.5) / 40 >= XX), "hexagon"),
+    ],
+)
+def test_shapes_are_named(mask, shape):
+    ys, xs = np.nonzero(mask)
+    assert classify_shape(mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]) == shape
+
+
+def test_decision_chart_structure_without_ocr():
+    g = parse_image(decision_chart(), ocr=False)
+    assert len(g.nodes) == 4
+    kinds = sorted(n.kind for n in g.nodes)
+    assert kinds == ["decision", "process", "process", "process"]
+    by_pos = {n.id: n.bbox for n in g.nodes}
+    top = min(by_pos, key=lambda i: by_pos[i][1])
+    dec = next(n.id for n in g.nodes if n.kind == "decision")
+    left = min((i for i in by_pos if i not in (top, dec)), key=lambda i: by_pos[i][0])
+    right = max((i for i in by_pos if i not in (top, dec)), key=lambda i: by_pos[i][0])
+    assert {(e.source, e.target) for e in g.edges} == {(top, dec), (dec, left), (dec, right)}
+    # boxes are in original pixels
+    assert by_pos[top] == pytest.approx((239, 19, 402, 82), abs=3)
+
+
+def test_decision_chart_text_and_edge_labels():
+    g = parse_image(decision_chart())
+    texts = {n.text.upper() for n in g.nodes}
+    assert {"START", "OK?", "FIX", "SHIP"} <= texts
+    label_of = {g.node(e.target).text.upper(): e.label for e in g.edges}
+    assert label_of["FIX"].upper() == "YES"
+    assert label_of["SHIP"].upper() == "NO"
+    assert label_of["OK?"] is None
+    assert all(len(e.attrs["polyline"]) >= 2 for e in g.edges)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_left_right_layouts_follow_the_arrowheads(reverse):
+    g = parse_image(lr_chart(reverse=reverse), ocr=False)
+    order = sorted(g.nodes, key=lambda n: n.bbox[0])
+    a, b, c = (n.id for n in order)
+    expected = {(b, a), (c, b)} if reverse else {(a, b), (b, c)}
+    assert {(e.source, e.target) for e in g.edges} == expected
+
+
+def test_line_without_arrowhead_is_marked_undirected():
+    img = np.full((300, 300, 3), 255, np.uint8)
+    box(img, 80, 20, 220, 80)
+    box(img, 80, 200, 220, 260)
+    cv2.line(img, (150, 81), (150, 199), (40, 40, 40), 2)
+    g = parse_image(img, ocr=False)
+    assert len(g.edges) == 1 and g.edges[0].attrs.get("arrow") == "none"
+
+
+def test_node_without_readable_text_has_empty_text_and_a_warning(caplog):
+    img = np.full((300, 300, 3), 255, np.uint8)
+    box(img, 80, 20, 220, 80)
+    box(img, 80, 200, 220, 260)
+    arrow(img, (150, 81), (150, 198))
+    with caplog.at_level(logging.WARNING, logger="flowpath.vision.parse"):
+        g = parse_image(img)
+    assert [n.text for n in g.nodes] == ["", ""]
+    assert "no readable text" in caplog.text
+
+
+def test_join_lines_glues_hyphenated_wraps():
+    assert join_lines(["well-", "being", "plan"]) == "well-being plan"
+
+
+# ---------------------------------------------------------------- bad input
+def _png(path, img):
+    ok, buf = cv2.imencode(".png", img)
+    assert ok
+    path.write_bytes(buf.tobytes())
+    return path
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ImageError, match="no such file"):
+        load_image(tmp_path / "nope.png")
+
+
+def test_zero_byte_file(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ImageError, match="empty file"):
+        load_image(tmp_path / "empty.png")
+
+
+def test_truncated_png(tmp_path):
+    data = _png(tmp_path / "full.png", decision_chart()).read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError, match="truncated"):
+        load_image(tmp_path / "cut.png")
+
+
+def test_not_an_image(tmp_path):
+    (tmp_path / "notes.png").write_text("flowchart TD\n A --> B\n")
+    with pytest.raises(ImageError, match="not an image"):
+        load_image(tmp_path / "notes.png")
+
+
+def test_over_the_pixel_limit(tmp_path):
+    path = _png(tmp_path / "big.png", np.full((400, 400, 3), 255, np.uint8))
+    with pytest.raises(ImageError, match="over the limit"):
+        parse_image(path, max_pixels=100_000)
+
+
+def test_blank_image():
+    with pytest.raises(NoFlowchartError, match="blank"):
+        parse_image(np.full((300, 400, 3), 255, np.uint8))
+
+
+def test_photo_without_a_flowchart():
+    rng = np.random.default_rng(0)
+    photo = cv2.GaussianBlur(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8), (7, 7), 0)
+    with pytest.raises(NoFlowchartError, match="no flowchart"):
+        parse_image(photo)
+
+
+def test_wrong_array_shape():
+    with pytest.raises(ImageError, match="shape"):
+        load_image(np.zeros((10, 10, 2), np.uint8))
+
+
+def test_cli_batch_keeps_going_after_a_bad_image(tmp_path, capsys):
+    good = _png(tmp_path / "good.png", lr_chart())
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"")
+    out = tmp_path / "out.jsonl"
+    code = main(["parse", str(bad), str(good), "--jsonl", str(out), "--overlay", str(tmp_path / "ov")])
+    assert code == 2
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["image"] for r in rows] == [str(bad), str(good)]
+    assert "error" in rows[0] and len(rows[1]["graph"]["edges"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "empty file" in err[0]
+    assert len(list((tmp_path / "ov").iterdir())) == 1
+
+
+def test_cli_mermaid_output(tmp_path, capsys):
+    good = _png(tmp_path / "good.png", lr_chart())
+    assert main(["parse", str(good), "--mermaid"]) == 0
+    out = capsys.readouterr().out
+    assert "flowchart" in out and "-->" in out
+
+
+def test_cli_eval_parse_on_a_folder_without_dataset(tmp_path, capsys):
+    assert main(["eval-parse", "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "dataset.json" in err
+
+
+def test_cli_refuses_a_folder_as_jsonl_output(tmp_path, capsys):
+    good = _png(tmp_path / "good.png", lr_chart())
+    assert main(["parse", str(good), "--jsonl", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_cli_eval_parse_on_the_committed_samples(tmp_path, capsys):
+    from pathlib import Path
+
+    samples = Path(__file__).resolve().parents[2] / "bench_data" / "synth"
+    assert main(["eval-parse", "--data", str(samples), "--limit", "2", "--report", str(tmp_path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["charts"] == 2 and 0.0 <= summary["edge_f1"] <= 1.0
+    assert (tmp_path / "report.md").read_text().startswith("# Flowchart parsing report")
+    assert len((tmp_path / "scores.jsonl").read_text().splitlines()) == 2
