@@ -26,7 +26,7 @@ def draw_attribution(img: np.ndarray, result: AttributionResult, graph: Graph | 
     Examples
     --------
     >>> from flowpath.agent.result import AttributedNode
-    >>> r = AttributionResult(question="q", answer="a", reason="r",
+    >>> r = AttributionResult(question="q", answer="a", reason="r", intent="lookup",
     ...     nodes=[AttributedNode(id="n1", text="Start", kind="start", bbox=(5, 5, 60, 30), score=0.9)])
     >>> draw_attribution(np.full((80, 100, 3), 255, np.uint8), r).shape
     (80, 100, 3)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from flowpath.agent.graph import MAX_TEXT_CHARS, build_agent
@@ -48,6 +49,23 @@ def test_learned_policy_scores_nodes_and_records_the_scores(chart: Graph, agent)
     assert "A" not in r.node_ids and "K" not in r.node_ids  # start/end do not ground this answer
     scores = r.trace[0].result
     assert r.trace[0].tool == "score_nodes" and max(scores, key=scores.get) == "J"
+
+
+class _FixedScorer:
+    """Stands in for a cross-validation fold's scorer: always prefers one node."""
+
+    threshold = 0.5
+
+    def __init__(self, graph: Graph, favourite: str) -> None:
+        self.ids, self.favourite = graph.node_ids, favourite
+
+    def predict(self, features):
+        return np.array([0.9 if i == self.favourite else 0.1 for i in self.ids])
+
+
+def test_a_scorer_passed_to_attribute_is_the_one_used(chart: Graph, agent) -> None:
+    r = agent.attribute(chart, "What is sent after shipping?", "A tracking number", scorer=_FixedScorer(chart, "E"))
+    assert r.node_ids == ["E"] and r.intent == "scored"
 
 
 def test_structural_questions_use_the_graph_tools(chart: Graph, agent) -> None:

@@ -6,8 +6,10 @@ import sys
 from flowpath.cli import main
 
 
-def test_demo_attributes_on_the_sample_chart(capsys) -> None:
+def test_demo_attributes_on_the_sample_chart(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
     assert main(["demo"]) == 0
+    assert (tmp_path / "flowpath_demo.png").read_bytes()[:4] == b"\x89PNG"
     out = capsys.readouterr().out
     assert "attributed nodes" in out
     assert "Email the customer to update payment details" in out
