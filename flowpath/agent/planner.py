@@ -45,6 +45,8 @@ class PlannerConfig:
     question_floor: float = 0.35  # a node the question names must match at least this well
     max_gap: int = 3  # connect question and answer anchors when at most this many edges apart
     max_anchors: int = 3
+    cover_claims: bool = True  # learned policy: add the node a clause of the answer names when nothing covers it
+    claim_match: float = 0.6  # ... if that node covers at least this share of the clause's weighted words
 
 
 @dataclass
@@ -169,6 +171,10 @@ def learned_policy(
         )
     )
     reason = [f"scorer selects {', '.join(chosen)}"]
+    if config.cover_claims:
+        for clause, node in uncovered_claims(graph, answer, chosen, min_match=config.claim_match):
+            chosen[node] = max(float(probs[g.node_ids.index(node)]), 0.5)
+            reason.append(f"added {node} for the claim {clause!r}")
     for a in list(chosen):
         for b in list(chosen):
             if a == b:
@@ -180,6 +186,48 @@ def learned_policy(
                     chosen.setdefault(n, float(probs[g.node_ids.index(n)]))
                 reason.append(f"joined {' -> '.join(path)}")
     return Selection(chosen, "; ".join(reason), "scored", tools.trace)
+
+
+_CLAUSE_SPLIT = re.compile(r"[.;:!?]+\s*|,\s*(?:and|then|but|or|so)?\s*|\s+(?:and then|then|and|but|after which)\s+")
+
+
+def answer_claims(answer: str) -> list[str]:
+    """Clauses of ``answer`` with at least two content words (the separate claims a reader would check).
+
+    Examples
+    --------
+    >>> answer_claims("The customer is emailed, and the card is charged again.")
+    ['The customer is emailed', 'the card is charged again']
+    """
+    parts = [p.strip() for p in _CLAUSE_SPLIT.split(answer) if p and p.strip()]
+    return [p for p in parts if len(content_tokens(p)) >= 2]
+
+
+def uncovered_claims(graph: Graph, answer: str, chosen: dict[str, float], *, min_match: float) -> list[tuple[str, str]]:
+    """(clause, node) pairs: claims of a multi-claim answer that no chosen node covers, and the node that does.
+
+    A claim counts as covered when a chosen node shares at least half of its weighted words; the
+    added node must cover ``min_match`` of them and beat every other node.
+    """
+    claims = answer_claims(answer)
+    if len(claims) < 2:
+        return []
+    node_toks = [set(content_tokens(n.text)) for n in graph.nodes]
+    vocab = set().union(*node_toks)
+    ids = graph.node_ids
+    out: list[tuple[str, str]] = []
+    for clause in claims:
+        # only words the chart uses can be grounded in it; the rest say nothing about which node
+        words = set(content_tokens(clause)) & vocab
+        if len(words) < 2:
+            continue
+        cov = lexical_scores([" ".join(t) for t in node_toks], " ".join(words))[1]
+        if max((cov[ids.index(n)] for n in chosen), default=0.0) >= 0.5:
+            continue
+        best = int(np.argmax(cov))
+        if cov[best] >= min_match and ids[best] not in chosen and (cov >= cov[best] - 1e-9).sum() == 1:
+            out.append((clause, ids[best]))
+    return out
 
 
 # ---------------------------------------------------------------------- node resolution

@@ -144,17 +144,19 @@ def normalise(text: str) -> str:
 
 
 def stem(word: str) -> str:
-    """A light suffix stripper (plural, -ing, -ed, -ly) good enough for matching labels.
+    """A light suffix stripper (plural, -ing, -ed, -ly, final -e) good enough for matching labels.
 
     Examples
     --------
-    >>> [stem(w) for w in ["boxes", "placing", "placed", "items", "class"]]
-    ['box', 'plac', 'plac', 'item', 'class']
+    >>> [stem(w) for w in ["boxes", "placing", "placed", "place", "items", "class", "charges"]]
+    ['box', 'plac', 'plac', 'plac', 'item', 'class', 'charg']
     """
     for suffix, keep in (("ies", "y"), ("sses", "ss"), ("xes", "x"), ("ing", ""), ("ed", ""), ("ly", ""), ("s", "")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 2 + (keep == "") and not word.endswith("ss"):
-            return word[: len(word) - len(suffix)] + keep
-    return word
+            word = word[: len(word) - len(suffix)] + keep
+            break
+    # "charge", "charged" and "charges" share one stem
+    return word[:-1] if word.endswith("e") and len(word) > 3 and not word.endswith("ee") else word
 
 
 def tokens(text: str) -> list[str]:
@@ -174,7 +176,7 @@ def content_tokens(text: str) -> list[str]:
     Examples
     --------
     >>> content_tokens("Is the desk surface large enough?")
-    ['desk', 'surface', 'large', 'enough']
+    ['desk', 'surfac', 'larg', 'enough']
     """
     return [stem(t) for t in tokens(text) if t not in STOPWORDS]
 
