@@ -51,6 +51,26 @@ def test_learned_policy_scores_nodes_and_records_the_scores(chart: Graph, agent)
     assert r.trace[0].tool == "score_nodes" and max(scores, key=scores.get) == "J"
 
 
+def test_each_claim_of_a_multi_claim_answer_is_grounded(chart: Graph, agent) -> None:
+    r = agent.attribute(
+        chart,
+        "What happens when the card payment is declined?",
+        "The customer is emailed to update the payment details, and the card is charged again.",
+    )
+    assert {"J", "H"} <= set(r.node_ids)
+
+
+def test_uncovered_claims(chart: Graph) -> None:
+    from flowpath.agent.planner import uncovered_claims
+
+    answer = "The customer is emailed to update the payment details, and the card is charged again."
+    assert uncovered_claims(chart, answer, {"J": 1.0}, min_match=0.6) == [("the card is charged again", "H")]
+    assert uncovered_claims(chart, answer, {"J": 1.0, "H": 0.5}, min_match=0.6) == []  # all covered
+    assert uncovered_claims(chart, "The customer is emailed.", {"B": 1.0}, min_match=0.6) == []  # one claim only
+    answer = "The customer is emailed, and the customer waits."  # 'customer' alone names no single node
+    assert uncovered_claims(chart, answer, {"J": 1.0}, min_match=0.6) == []
+
+
 class _FixedScorer:
     """Stands in for a cross-validation fold's scorer: always prefers one node."""
 
