@@ -254,9 +254,37 @@ def _bench(args: argparse.Namespace) -> int:
     if args.out:
         write_atomic(args.out, write_jsonl(prediction_rows(run)))
     if args.report:
-        write_atomic(args.report, markdown_report(run))
+        overlays = _worst_overlays(run, folder, args.report, gold_boxes_for=kwargs.get("gold_boxes_for"))
+        write_atomic(args.report, markdown_report(run, overlays=overlays))
     print(summary_table(run))
     return 0
+
+
+def _worst_overlays(run, folder: Path, report: Path, *, gold_boxes_for=None, n: int = 15) -> dict[str, str]:
+    """Write gold-vs-prediction pictures of the worst items beside the report; question id -> relative path."""
+    from flowpath.bench.gold import gold_boxes
+    from flowpath.bench.run import worst_items
+    from flowpath.overlay import comparison_overlay
+    from graphsolvers.errors import ToolkitError
+
+    out_dir = report.with_name(report.stem + "_overlays")
+    paths = {}
+    for p in worst_items(run, n):
+        image = folder / "images" / p.item.key / "original.png"
+        try:
+            gold_all = gold_boxes_for(p.item.key) if gold_boxes_for else gold_boxes(folder, p.item.key)
+            gold = {g: gold_all[g] for g in p.item.attribution if g in gold_all}
+            if run.source == "image":
+                pred = {n: p.graph.node(n).bbox for n in p.preds["agent"] if p.graph.node(n).bbox}
+            else:  # Mermaid ids are the gold ids: draw predictions on the gold boxes
+                pred = {n: gold_all[n] for n in p.preds["agent"] if n in gold_all}
+            name = f"{p.item.id}.png"
+            write_atomic(out_dir / name, comparison_overlay(image, gold, pred))
+        except ToolkitError as e:  # a picture is a convenience: never lose the report over it
+            print(f"note: no overlay for {p.item.id}: {e}", file=sys.stderr)
+            continue
+        paths[p.item.id] = f"{out_dir.name}/{name}"
+    return paths
 
 
 def _cv_scorers(folder: Path, agent, *, folds: int, seed: int):

@@ -9,11 +9,12 @@ from flowpath.agent.result import AttributionResult
 from flowpath.errors import ImageError
 from graphsolvers.graph import Graph
 
-__all__ = ["attribution_overlay", "draw_attribution"]
+__all__ = ["attribution_overlay", "comparison_overlay", "draw_attribution"]
 
 _NODE = (40, 40, 220)  # BGR red: attributed node
 _PATH = (0, 150, 255)  # orange: edge along the path
 _OTHER = (170, 170, 170)  # grey: every other parsed node
+_GOLD = (60, 170, 60)  # green: gold node (benchmark reports)
 
 
 def draw_attribution(img: np.ndarray, result: AttributionResult, graph: Graph | None = None) -> np.ndarray:
@@ -82,6 +83,37 @@ def attribution_overlay(image, result: AttributionResult, graph: Graph | None = 
 
     img = load_image(image)
     ok, png = cv2.imencode(".png", draw_attribution(img, result, graph))
+    if not ok:
+        raise ImageError("could not encode the overlay as PNG")
+    return png.tobytes()
+
+
+Box = tuple[float, float, float, float]
+
+
+def comparison_overlay(image, gold: dict[str, Box], pred: dict[str, Box]) -> bytes:
+    """PNG bytes of ``image`` with gold boxes (green, thick) and predicted boxes (red, thin), labelled by id.
+
+    Used by benchmark reports to show why an item scored badly.
+
+    Examples
+    --------
+    >>> png = comparison_overlay(np.full((60, 90, 3), 255, np.uint8), {"A": (5, 5, 40, 30)}, {"n1": (8, 6, 42, 31)})
+    >>> png[:4] == b"\\x89PNG"
+    True
+    """
+    from flowpath.vision import load_image
+
+    out = load_image(image).copy()
+    scale = max(0.45, min(out.shape[:2]) / 1100)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for boxes, colour, width, pad in ((gold, _GOLD, 3, 6), (pred, _NODE, 2, 2)):
+        for label, box in boxes.items():
+            x1, y1, x2, y2 = (round(v) for v in box)
+            cv2.rectangle(out, (x1 - pad, y1 - pad), (x2 + pad, y2 + pad), colour, max(1, round(width * scale)))
+            y = y1 - pad - 4 if colour == _GOLD else y2 + pad + int(16 * scale)
+            cv2.putText(out, label, (x1, max(12, y)), font, 0.6 * scale, colour, max(1, round(scale)), cv2.LINE_AA)
+    ok, png = cv2.imencode(".png", out)
     if not ok:
         raise ImageError("could not encode the overlay as PNG")
     return png.tobytes()

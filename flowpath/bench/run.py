@@ -21,7 +21,15 @@ from flowpath.bench.scoring import Counts, match_boxes, match_ids
 from graphsolvers.graph import Graph
 from graphsolvers.mermaid import parse_mermaid
 
-__all__ = ["BenchRun", "ItemPrediction", "baseline_embedding_topk", "baseline_lexical", "run_bench"]
+__all__ = [
+    "BenchRun",
+    "ItemPrediction",
+    "baseline_embedding_topk",
+    "baseline_lexical",
+    "markdown_report",
+    "run_bench",
+    "worst_items",
+]
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +189,16 @@ def summary_table(run: BenchRun) -> str:
     return "\n".join(lines)
 
 
-def markdown_report(run: BenchRun, *, worst: int = 15) -> str:
-    """The full Markdown report: summary, timing, data defects and the worst items."""
+def worst_items(run: BenchRun, n: int = 15) -> list[ItemPrediction]:
+    """The ``n`` questions where the agent scored lowest (ties in benchmark order)."""
+    return sorted(run.items, key=lambda p: p.scores["agent"])[:n]
+
+
+def markdown_report(run: BenchRun, *, worst: int = 15, overlays: dict[str, str] | None = None) -> str:
+    """The full Markdown report: summary, timing, data defects and the worst items.
+
+    ``overlays`` maps question ids to image paths (relative to the report) shown under each worst item.
+    """
     secs = np.array(run.seconds_per_question) * 1000 if run.seconds_per_question else np.zeros(1)
     lines = [
         f"# FlowExplainBench — graph source: {run.source}",
@@ -200,7 +216,7 @@ def markdown_report(run: BenchRun, *, worst: int = 15) -> str:
             f"from flowchart.svg: {run.recovered_boxes}."
         )
     lines += ["", f"## Worst {worst} questions (agent)", ""]
-    for p in sorted(run.items, key=lambda p: p.scores["agent"])[:worst]:
+    for p in worst_items(run, worst):
         texts = {n.id: n.text for n in p.graph.nodes}
 
         def named(ids: list[str], texts: dict[str, str] = texts) -> str:
@@ -214,6 +230,8 @@ def markdown_report(run: BenchRun, *, worst: int = 15) -> str:
             f"- pred: {named(p.preds['agent']) or '(empty)'}",
             "",
         ]
+        if overlays and p.item.id in overlays:
+            lines += [f"![gold in green, prediction in red]({overlays[p.item.id]})", ""]
     return "\n".join(lines)
 
 

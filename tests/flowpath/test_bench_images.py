@@ -127,4 +127,7 @@ def test_bench_from_images_on_dev_subset(feb_dev: Path, tmp_path: Path) -> None:
     assert "agent@0.5 F1" in table and "agent@0.7 F1" in table
     all_row = next(line for line in table.splitlines() if line.startswith("| all |"))
     assert float(all_row.split("|")[-3]) > 0.3  # agent precision at IoU 0.5 on these charts
-    assert "recovered from flowchart.svg" in (tmp_path / "r.md").read_text()
+    report = (tmp_path / "r.md").read_text()
+    assert "recovered from flowchart.svg" in report
+    pictures = sorted((tmp_path / "r_overlays").glob("*.png"))
+    assert len(pictures) == 6 and f"](r_overlays/{pictures[0].name})" in report
