@@ -25,9 +25,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/flowpath demo
 
+# One torch/OpenMP thread per process: the suite is many small models, and extra threads only contend on 2 cores.
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -218,6 +218,7 @@ def markdown_report(run: BenchRun, *, worst: int = 15, overlays: dict[str, str] 
     lines += ["", f"## Worst {worst} questions (agent)", ""]
     for p in worst_items(run, worst):
         texts = {n.id: n.text for n in p.graph.nodes}
+        gold_texts = texts if run.source == "mermaid" else {n.id: n.text for n in parse_mermaid(p.item.mermaid).nodes}
 
         def named(ids: list[str], texts: dict[str, str] = texts) -> str:
             return ", ".join(f"{i} ({texts.get(i, '?')})" for i in ids)
@@ -226,7 +227,7 @@ def markdown_report(run: BenchRun, *, worst: int = 15, overlays: dict[str, str] 
             f"### {p.item.id} ({p.item.domain}, {p.item.type}) — F1 {p.scores['agent']:.2f}",
             f"- Q: {p.item.q}",
             f"- A: {p.item.a1}",
-            f"- gold: {named(p.item.attribution)}",
+            f"- gold: {named(p.item.attribution, gold_texts)}",
             f"- pred: {named(p.preds['agent']) or '(empty)'}",
             "",
         ]
