@@ -202,22 +202,22 @@ def embed_text(args: EmbedTextArgs) -> dict[str, Any]:
     return out
 
 
-@REGISTRY.register("cgs_solve", CgsSolveToolArgs)
+@REGISTRY.register("cgs_solve", CgsSolveToolArgs, describe=cgs_solve)
 def cgs_solve_tool(args: CgsSolveToolArgs) -> dict[str, Any]:
     return cgs_solve(**_with_graph_json(args))
 
 
-@REGISTRY.register("cgs_predict", CgsPredictToolArgs)
+@REGISTRY.register("cgs_predict", CgsPredictToolArgs, describe=cgs_predict)
 def cgs_predict_tool(args: CgsPredictToolArgs) -> dict[str, Any]:
     return cgs_predict(**_with_graph_json(args))
 
 
-@REGISTRY.register("connectome_factorize", FactorizeArgs)
+@REGISTRY.register("connectome_factorize", FactorizeArgs, describe=connectome_factorize)
 def connectome_factorize_tool(args: FactorizeArgs) -> dict[str, Any]:
     return connectome_factorize(args)
 
 
-@REGISTRY.register("connectome_communities", CommunitiesArgs)
+@REGISTRY.register("connectome_communities", CommunitiesArgs, describe=connectome_communities)
 def connectome_communities_tool(args: CommunitiesArgs) -> dict[str, Any]:
     return connectome_communities(args)
 
@@ -227,10 +227,3 @@ def _with_graph_json(args: BaseModel) -> dict[str, Any]:
     kwargs = args.model_dump(exclude_unset=True)
     kwargs["graph"] = resolve_graph(kwargs["graph"]).model_dump(mode="json")
     return kwargs
-
-
-# The wrapped tools keep the descriptions their own packages wrote.
-cgs_solve_tool.__doc__ = cgs_solve.__doc__
-cgs_predict_tool.__doc__ = cgs_predict.__doc__
-connectome_factorize_tool.__doc__ = connectome_factorize.__doc__
-connectome_communities_tool.__doc__ = connectome_communities.__doc__

@@ -104,13 +104,18 @@ class Registry:
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
 
-    def register(self, name: str, args_model: type[BaseModel]) -> Callable[[ToolFunc], ToolFunc]:
-        """Decorator: register ``func(args) -> dict`` as tool ``name``; its docstring is the LLM description."""
+    def register(
+        self, name: str, args_model: type[BaseModel], *, describe: Callable[..., Any] | None = None
+    ) -> Callable[[ToolFunc], ToolFunc]:
+        """Decorator: register ``func(args) -> dict`` as tool ``name``.
+
+        The LLM reads the docstring of ``describe`` (default: of ``func``) up to its first section.
+        """
 
         def decorate(func: ToolFunc) -> ToolFunc:
             if name in self._tools:
                 raise ValueError(f"tool {name!r} is registered twice")
-            self._tools[name] = Tool(name, tool_description(func), args_model, func)
+            self._tools[name] = Tool(name, tool_description(describe or func), args_model, func)
             return func
 
         return decorate
