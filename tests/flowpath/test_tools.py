@@ -263,10 +263,11 @@ def test_cli_bad_input_in_a_subprocess_has_no_traceback() -> None:
 def test_mcp_server_lists_tools_and_attributes_the_sample_chart() -> None:
     import anyio
     from mcp import ClientSession, StdioServerParameters
-    from mcp.client.stdio import stdio_client
+    from mcp.client.stdio import get_default_environment, stdio_client
 
     async def session() -> None:
-        server = StdioServerParameters(command=sys.executable, args=["-m", "flowpath", "mcp"], cwd=str(REPO))
+        env = {**get_default_environment(), "OMP_NUM_THREADS": "1"}
+        server = StdioServerParameters(command=sys.executable, args=["-m", "flowpath", "mcp"], cwd=str(REPO), env=env)
         async with stdio_client(server) as (read, write), ClientSession(read, write) as client:
             await client.initialize()
             names = {t.name for t in (await client.list_tools()).tools}
