@@ -142,7 +142,7 @@ def resolve_graph(ref: GraphRef | Graph, *, store: GraphStore | None = None) -> 
         if not isinstance(ref, str):
             raise ToolInputError(f"expected a graph handle, graph JSON or Mermaid text, got {type(ref).__name__}")
         text = ref.strip()
-        if text.startswith(HANDLE_PREFIX) and "\n" not in text:
+        if text.startswith(HANDLE_PREFIX) and "\n" not in text and Path(text).suffix.lower() not in GRAPH_SUFFIXES:
             return store.get(text)
         if text.startswith("{"):
             return Graph.from_json(text)

@@ -84,7 +84,7 @@ def test_graph_tool_plain_call_on_a_handle(name: str, handle: str) -> None:
 
 def test_graph_tools_take_graph_json_mermaid_or_a_file_instead_of_a_handle(handle: str, tmp_path: Path) -> None:
     graph = default_store().get(handle)
-    path = tmp_path / "chart.mmd"
+    path = tmp_path / "graph-chart.mmd"  # a file whose name looks like a handle is still read as a file
     path.write_text(CHART)
     for ref in (CHART, graph.model_dump(mode="json"), graph.to_json(), str(path)):
         assert call_tool("shortest_path", {"graph": ref, "source": "A", "target": "E"})["path"] == ["A", "B", "C", "E"]
