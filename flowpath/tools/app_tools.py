@@ -1,0 +1,229 @@
+"""Application tools: load and parse charts, attribute answers, embed text, graph solvers, connectomes.
+
+These reuse the project's code: :func:`flowpath.vision.parse_image`, one lazily built
+:class:`~flowpath.agent.graph.FlowPathAgent` per policy, :func:`flowpath.agent.embed.get_embedder`,
+:mod:`graphsolvers.cgs.tools` and :mod:`connectome.tools` (whose argument models they register).
+
+Examples
+--------
+>>> from flowpath.tools import call_tool
+>>> out = call_tool("load_graph", {"source": "flowchart TD\\n  A[Start] --> B{Paid?}\\n  B -->|No| C[Remind]"})
+>>> out["handle"].startswith("graph-"), out["summary"]["n_nodes"], out["summary"]["decisions"]
+(True, 3, ['B'])
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from connectome.tools import CommunitiesArgs, FactorizeArgs, connectome_communities, connectome_factorize
+from flowpath.tools.errors import ToolInputError
+from flowpath.tools.registry import REGISTRY
+from flowpath.tools.store import GRAPH_REF_HELP, IMAGE_SUFFIXES, GraphRef, default_store, resolve_graph
+from graphsolvers import queries
+from graphsolvers.cgs.tools import CgsPredictArgs, CgsSolveArgs, cgs_predict, cgs_solve
+from graphsolvers.graph import Graph
+
+__all__ = [
+    "AttributeArgs",
+    "CgsPredictToolArgs",
+    "CgsSolveToolArgs",
+    "EmbedTextArgs",
+    "LoadGraphArgs",
+    "ParseFlowchartArgs",
+    "graph_summary",
+    "resolve_chart",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_SUMMARY_NODES = 60
+
+
+class LoadGraphArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: GraphRef = Field(
+        description="Mermaid flowchart text (starting with 'flowchart' or 'graph'), a graph JSON document "
+        "(object or string), or a path to a .json/.mmd graph file."
+    )
+
+
+class ParseFlowchartArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image: str = Field(description="Path of a flowchart image file (PNG, JPEG, WebP or BMP).")
+
+
+class AttributeArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    chart: GraphRef = Field(description="A flowchart image path, or " + GRAPH_REF_HELP[0].lower() + GRAPH_REF_HELP[1:])
+    question: str = Field(min_length=1, description="The question asked about the chart.")
+    answer: str = Field(min_length=1, description="The answer to ground in the chart (e.g. an LLM's answer).")
+    policy: Literal["learned", "symbolic"] = Field(
+        "learned", description="'learned': graph tools + trained node scorer (default); 'symbolic': rules only."
+    )
+
+
+class EmbedTextArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    texts: list[str] = Field(min_length=1, max_length=256, description="Texts to embed (at most 256).")
+    query: str | None = Field(
+        None, description="If given, return the cosine similarity of each text to this query, best first."
+    )
+    return_vectors: bool = Field(
+        False, description="Also return the 384-dimensional unit vectors (large; rarely needed by an agent)."
+    )
+
+
+class CgsSolveToolArgs(CgsSolveArgs):
+    graph: GraphRef = Field(
+        description=GRAPH_REF_HELP + " Each node's attrs hold its constant term under the key `bias`."
+    )
+
+
+class CgsPredictToolArgs(CgsPredictArgs):
+    graph: GraphRef = Field(
+        description=GRAPH_REF_HELP + " Every node and edge has attrs['features'] (a list of numbers)."
+    )
+
+
+def graph_summary(graph: Graph) -> dict[str, Any]:
+    """A compact overview of a graph for an agent: sizes, start/end/decision nodes and the node texts.
+
+    Examples
+    --------
+    >>> from graphsolvers.mermaid import parse_mermaid
+    >>> s = graph_summary(parse_mermaid("flowchart TD\\n  A --> B"))
+    >>> s["n_nodes"], s["start_nodes"], s["nodes"][0]
+    (2, ['A'], {'id': 'A', 'text': 'A', 'kind': 'process'})
+    """
+    return {
+        "n_nodes": len(graph.nodes),
+        "n_edges": len(graph.edges),
+        "start_nodes": queries.start_nodes(graph),
+        "end_nodes": queries.end_nodes(graph),
+        "decisions": [n.id for n in graph.nodes if n.kind == "decision"],
+        "nodes": [{"id": n.id, "text": n.text, "kind": n.kind} for n in graph.nodes[:MAX_SUMMARY_NODES]],
+        **({"nodes_truncated": True} if len(graph.nodes) > MAX_SUMMARY_NODES else {}),
+    }
+
+
+def resolve_chart(ref: GraphRef) -> Graph:
+    """The graph of a chart: an image path is parsed (once per image content), anything else is a graph reference.
+
+    Examples
+    --------
+    >>> resolve_chart("flowchart LR\\n  X --> Y").node_ids
+    ['X', 'Y']
+    """
+    if isinstance(ref, str) and Path(ref.strip()).suffix.lower() in IMAGE_SUFFIXES and "\n" not in ref:
+        return default_store().get(_parse_image_cached(ref.strip()))
+    return resolve_graph(ref)
+
+
+def _parse_image_cached(path: str) -> str:
+    """Parse the image at ``path`` (or reuse this session's parse of the same bytes); return the graph handle."""
+    p = Path(path)
+    if not p.is_file():
+        raise ToolInputError(f"no such image file: {path!r}")
+    store = default_store()
+    key = hashlib.sha256(p.read_bytes()).hexdigest()
+    handle = store.image_handle(key)
+    if handle is None:
+        from flowpath.vision import parse_image  # lazily: OpenCV + OCR models
+
+        log.info("parsing flowchart image %s", path)
+        handle = store.put(parse_image(p))
+        store.remember_image(key, handle)
+    return handle
+
+
+@functools.cache
+def _agent(policy: str) -> Any:
+    from flowpath.agent.graph import build_agent
+
+    return build_agent(policy=policy)
+
+
+@REGISTRY.register("load_graph", LoadGraphArgs)
+def load_graph(args: LoadGraphArgs) -> dict[str, Any]:
+    """Load a flowchart graph from Mermaid text, graph JSON or a graph file and return a handle for the other
+    graph tools plus a summary (node ids with their texts, start/end/decision nodes). Pass the handle as the
+    `graph` argument of later tools."""
+    graph = resolve_graph(args.source)
+    return {"handle": default_store().put(graph), "summary": graph_summary(graph)}
+
+
+@REGISTRY.register("parse_flowchart", ParseFlowchartArgs)
+def parse_flowchart(args: ParseFlowchartArgs) -> dict[str, Any]:
+    """Read a flowchart image (OCR + shape and arrow detection) into a graph. Returns a handle for the other tools,
+    a summary, and the graph JSON (nodes with id, text, kind and bounding box; edges with their labels)."""
+    handle = _parse_image_cached(args.image)
+    graph = default_store().get(handle)
+    return {"handle": handle, "summary": graph_summary(graph), "graph": graph.model_dump(mode="json")}
+
+
+@REGISTRY.register("attribute", AttributeArgs)
+def attribute(args: AttributeArgs) -> dict[str, Any]:
+    """Find the minimal set of flowchart nodes that ground an answer to a question about the chart: the attributed
+    nodes (id, text, kind, bounding box, score), the edges between them, the reason and the trace of graph-tool
+    calls. The chart is an image path (parsed once) or a graph handle / graph JSON / Mermaid text."""
+    graph = resolve_chart(args.chart)
+    return _agent(args.policy).attribute(graph, args.question, args.answer).model_dump(mode="json")
+
+
+@REGISTRY.register("embed_text", EmbedTextArgs)
+def embed_text(args: EmbedTextArgs) -> dict[str, Any]:
+    """Sentence embeddings (MiniLM, offline). With a query: the cosine similarity of each text to it, best first.
+    Without: the matrix of pairwise cosine similarities. Vectors only if return_vectors is true."""
+    from flowpath.agent.embed import get_embedder
+
+    embedder = get_embedder()
+    vecs = embedder.embed(args.texts)
+    out: dict[str, Any] = {"model": "all-MiniLM-L6-v2", "dim": int(vecs.shape[1])}
+    if args.query is not None:
+        sims = vecs @ embedder.embed([args.query])[0]
+        order = np.argsort(-sims, kind="stable")
+        out["similarities"] = [{"text": args.texts[i], "score": round(float(sims[i]), 4)} for i in order]
+    else:
+        out["similarity_matrix"] = np.round(vecs @ vecs.T, 4).tolist()
+    if args.return_vectors:
+        out["vectors"] = np.round(vecs, 5).tolist()
+    return out
+
+
+@REGISTRY.register("cgs_solve", CgsSolveToolArgs, describe=cgs_solve)
+def cgs_solve_tool(args: CgsSolveToolArgs) -> dict[str, Any]:
+    return cgs_solve(**_with_graph_json(args))
+
+
+@REGISTRY.register("cgs_predict", CgsPredictToolArgs, describe=cgs_predict)
+def cgs_predict_tool(args: CgsPredictToolArgs) -> dict[str, Any]:
+    return cgs_predict(**_with_graph_json(args))
+
+
+@REGISTRY.register("connectome_factorize", FactorizeArgs, describe=connectome_factorize)
+def connectome_factorize_tool(args: FactorizeArgs) -> dict[str, Any]:
+    return connectome_factorize(args)
+
+
+@REGISTRY.register("connectome_communities", CommunitiesArgs, describe=connectome_communities)
+def connectome_communities_tool(args: CommunitiesArgs) -> dict[str, Any]:
+    return connectome_communities(args)
+
+
+def _with_graph_json(args: BaseModel) -> dict[str, Any]:
+    """The arguments as keywords, with the graph reference resolved to its JSON document."""
+    kwargs = args.model_dump(exclude_unset=True)
+    kwargs["graph"] = resolve_graph(kwargs["graph"]).model_dump(mode="json")
+    return kwargs

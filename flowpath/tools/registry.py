@@ -1,0 +1,234 @@
+"""One registry of typed tools: name, a description for an LLM, a pydantic argument model, a function.
+
+A tool's function takes its validated argument model and returns a JSON-able dict. The same tool
+runs as a plain Python call (:func:`call_tool`, or calling the :class:`Tool`), as a LangChain
+``StructuredTool`` (:func:`as_langchain_tools`, to bind to a LangGraph agent), from the CLI
+(``flowpath tools call``) and over MCP (``flowpath mcp``).
+
+Examples
+--------
+>>> out = call_tool("shortest_path", {"graph": "flowchart TD\\n  A --> B --> C", "source": "A", "target": "C"})
+>>> out["path"]
+['A', 'B', 'C']
+>>> call_tool("no_such_tool", {})
+Traceback (most recent call last):
+...
+flowpath.tools.errors.UnknownToolError: unknown tool 'no_such_tool'; available: ...
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from flowpath.tools.errors import ToolInputError, UnknownToolError
+
+__all__ = ["REGISTRY", "Registry", "Tool", "as_langchain_tools", "call_tool", "get_tool", "list_tools"]
+
+log = logging.getLogger(__name__)
+
+ToolFunc = Callable[[Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A typed tool: ``func(args_model(**args)) -> dict``."""
+
+    name: str
+    description: str
+    args_model: type[BaseModel]
+    func: ToolFunc
+
+    def parse_args(self, args: BaseModel | dict[str, Any] | None = None, /, **kwargs: Any) -> BaseModel:
+        """Validate ``args`` (a dict or the argument model) and/or keyword arguments.
+
+        Raises
+        ------
+        ToolInputError
+            With the first few validation problems, each as ``field: problem (got value)``.
+        """
+        if isinstance(args, self.args_model) and not kwargs:
+            return args
+        data = {**(args.model_dump(exclude_unset=True) if isinstance(args, BaseModel) else args or {}), **kwargs}
+        if not isinstance(data, dict):
+            raise ToolInputError(f"{self.name}: arguments must be a JSON object, got {type(data).__name__}")
+        try:
+            return self.args_model.model_validate(data)
+        except ValidationError as e:
+            raise ToolInputError(f"invalid arguments for {self.name}: {describe_validation_error(e)}") from e
+
+    def __call__(self, args: BaseModel | dict[str, Any] | None = None, /, **kwargs: Any) -> dict[str, Any]:
+        """Run the tool on validated arguments and return its JSON-able result."""
+        parsed = self.parse_args(args, **kwargs)
+        log.debug("tool %s(%s)", self.name, parsed)
+        return jsonable(self.func(parsed))
+
+    def input_schema(self) -> dict[str, Any]:
+        """The JSON schema of the arguments (what MCP and ``flowpath tools list`` show)."""
+        return self.args_model.model_json_schema()
+
+    def as_langchain(self) -> Any:
+        """This tool as a LangChain ``StructuredTool``; errors come back to the model as the tool's output."""
+        from langchain_core.tools import StructuredTool, ToolException
+
+        def run(**kwargs: Any) -> dict[str, Any]:
+            from graphsolvers.errors import ToolkitError
+
+            try:
+                return self(kwargs)
+            except (ToolkitError, OSError) as e:
+                raise ToolException(f"error: {e}") from e
+
+        return StructuredTool.from_function(
+            func=run,
+            name=self.name,
+            description=self.description,
+            args_schema=self.args_model,
+            handle_tool_error=True,
+            handle_validation_error=lambda e: (
+                f"error: invalid arguments for {self.name}: "
+                + (describe_validation_error(e) if isinstance(e, ValidationError) else str(e))
+            ),
+        )
+
+
+class Registry:
+    """Tools by name, in registration order."""
+
+    def __init__(self) -> None:
+        self._tools: dict[str, Tool] = {}
+
+    def register(
+        self, name: str, args_model: type[BaseModel], *, describe: Callable[..., Any] | None = None
+    ) -> Callable[[ToolFunc], ToolFunc]:
+        """Decorator: register ``func(args) -> dict`` as tool ``name``.
+
+        The LLM reads the docstring of ``describe`` (default: of ``func``) up to its first section.
+        """
+
+        def decorate(func: ToolFunc) -> ToolFunc:
+            if name in self._tools:
+                raise ValueError(f"tool {name!r} is registered twice")
+            self._tools[name] = Tool(name, tool_description(describe or func), args_model, func)
+            return func
+
+        return decorate
+
+    def get(self, name: str) -> Tool:
+        """The tool called ``name``.
+
+        Raises
+        ------
+        UnknownToolError
+            Naming the available tools.
+        """
+        try:
+            return self._tools[name]
+        except KeyError:
+            raise UnknownToolError(f"unknown tool {name!r}; available: {', '.join(self._tools)}") from None
+
+    def tools(self) -> list[Tool]:
+        return list(self._tools.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+
+REGISTRY = Registry()
+
+
+def get_tool(name: str) -> Tool:
+    """The registered tool ``name`` (raises :class:`UnknownToolError`).
+
+    Examples
+    --------
+    >>> get_tool("neighbours").args_model.__name__
+    'NeighboursArgs'
+    """
+    return REGISTRY.get(name)
+
+
+def list_tools() -> list[Tool]:
+    """Every registered tool, in registration order.
+
+    Examples
+    --------
+    >>> "attribute" in [t.name for t in list_tools()]
+    True
+    """
+    return REGISTRY.tools()
+
+
+def call_tool(name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run tool ``name`` on ``args`` and return its JSON-able result.
+
+    Raises
+    ------
+    UnknownToolError, ToolInputError
+        Unknown tool or arguments that do not validate; tools raise further
+        :class:`~graphsolvers.errors.ToolkitError` subclasses (unknown node id, unreadable image, ...).
+
+    Examples
+    --------
+    >>> call_tool("start_nodes", {"graph": "flowchart TD\\n  A --> B"})
+    {'nodes': ['A']}
+    """
+    return REGISTRY.get(name)(args or {})
+
+
+def as_langchain_tools(names: list[str] | None = None) -> list[Any]:
+    """The registered tools (or those named) as LangChain ``StructuredTool`` objects for an agent to bind.
+
+    Examples
+    --------
+    >>> tools = {t.name: t for t in as_langchain_tools(["load_graph", "end_nodes"])}
+    >>> h = tools["load_graph"].invoke({"source": "flowchart TD\\n  A --> B"})["handle"]
+    >>> tools["end_nodes"].invoke({"graph": h})
+    {'nodes': ['B']}
+    """
+    chosen = [REGISTRY.get(n) for n in names] if names is not None else REGISTRY.tools()
+    return [t.as_langchain() for t in chosen]
+
+
+def tool_description(func: Callable[..., Any]) -> str:
+    """A function's docstring up to its first numpydoc section: what the LLM reads about the tool."""
+    doc = inspect.getdoc(func) or ""
+    lines = doc.splitlines()
+    for i in range(len(lines) - 1):
+        if lines[i + 1].strip() and set(lines[i + 1].strip()) == {"-"}:
+            lines = lines[:i]
+            break
+    return "\n".join(lines).strip()
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """The first three problems of a pydantic error as ``field: message (got value)``."""
+    parts = []
+    for err in error.errors()[:3]:
+        loc = ".".join(str(p) for p in err["loc"]) or "arguments"
+        got = f" (got {err['input']!r:.60})" if err.get("type") != "missing" else ""
+        parts.append(f"{loc}: {err['msg']}{got}")
+    more = f" (+{error.error_count() - 3} more)" if error.error_count() > 3 else ""
+    return "; ".join(parts) + more
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with tuples as lists and pydantic models dumped, so ``json.dumps`` takes it."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def dumps(value: Any, *, indent: int | None = None) -> str:
+    """JSON text of a tool result."""
+    return json.dumps(jsonable(value), indent=indent, ensure_ascii=False)
