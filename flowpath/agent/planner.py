@@ -45,6 +45,7 @@ class PlannerConfig:
     question_floor: float = 0.35  # a node the question names must match at least this well
     max_gap: int = 3  # connect question and answer anchors when at most this many edges apart
     max_anchors: int = 3
+    join_counted_paths: bool = True  # learned policy: "how many steps from X to Y" grounds every step between
     cover_claims: bool = True  # learned policy: add the node a clause of the answer names when nothing covers it
     claim_match: float = 0.6  # ... if that node covers at least this share of the clause's weighted words
 
@@ -171,6 +172,13 @@ def learned_policy(
         )
     )
     reason = [f"scorer selects {', '.join(chosen)}"]
+    if config.join_counted_paths and _COUNTING.search(normalise(question)):
+        path = counted_path(graph, g, chosen)
+        if path:
+            tools.call("shortest_path", source=path[0], target=path[-1])
+            for n in path:
+                chosen.setdefault(n, float(probs[g.node_ids.index(n)]))
+            reason.append(f"the question counts the steps along {' -> '.join(path)}")
     if config.cover_claims:
         for clause, node in uncovered_claims(graph, answer, chosen, min_match=config.claim_match):
             chosen[node] = max(float(probs[g.node_ids.index(node)]), 0.5)
@@ -188,7 +196,28 @@ def learned_policy(
     return Selection(chosen, "; ".join(reason), "scored", tools.trace)
 
 
+_COUNTING = re.compile(
+    r"\bhow many (?:more |further )?(?:steps|operations|actions|decisions|checks|stages|nodes|iterations|"
+    r"conditional|moves|tasks)\b"
+)
 _CLAUSE_SPLIT = re.compile(r"[.;:!?]+\s*|,\s*(?:and|then|but|or|so)?\s*|\s+(?:and then|then|and|but|after which)\s+")
+
+
+def counted_path(graph: Graph, g: Grounding, chosen: dict[str, float]) -> list[str]:
+    """The flow between the node the question starts from and the chosen node farthest along it.
+
+    For questions that count steps ("how many steps from X until Y"), every step counted grounds
+    the answer. The start is the node the question matches best; the path runs in either direction.
+    """
+    start = g.node_ids[int(np.argmax(g.score_question()))]
+    best: list[str] = []
+    for node in chosen:
+        if node == start:
+            continue
+        path = queries.shortest_path(graph, start, node) or queries.shortest_path(graph, node, start)
+        if len(path) > len(best):
+            best = path
+    return best
 
 
 def answer_claims(answer: str) -> list[str]:
