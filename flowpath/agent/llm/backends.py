@@ -105,6 +105,8 @@ def parse_text_reply(text: str, *, final_tool: str = "final_answer") -> ChatRepl
     ('final_answer', ['C', 'D'])
     >>> parse_text_reply("I think it is C.").tool_calls
     []
+    >>> parse_text_reply('{"nodes": ["C"], "reason": "the stock che').tool_calls[0].args  # cut off
+    {'nodes': ['C'], 'reason': ''}
     """
     for i, obj in enumerate(_json_objects(text)):
         if not isinstance(obj, dict):
@@ -123,7 +125,26 @@ def parse_text_reply(text: str, *, final_tool: str = "final_answer") -> ChatRepl
         return ChatReply(
             content=text, tool_calls=[ToolRequest(id=f"text-{i}", name=name, args=args, raw_args=raw_text)]
         )
+    nodes = _truncated_nodes(text)
+    if nodes is not None:  # a final answer cut off after its node list (generation ran out of tokens)
+        args = {"nodes": nodes, "reason": ""}
+        return ChatReply(content=text, tool_calls=[ToolRequest(id="text-cut", name=final_tool, args=args)])
     return ChatReply(content=text)
+
+
+_NODES_LIST = re.compile(r'"nodes"\s*:\s*(\[[^\]]*\])')
+
+
+def _truncated_nodes(text: str) -> list[Any] | None:
+    """The complete ``"nodes": [...]`` list of an unfinished JSON object, if there is one."""
+    m = _NODES_LIST.search(text)
+    if not m:
+        return None
+    try:
+        value = json.loads(m.group(1))
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, list) else None
 
 
 def _decode_args(raw: Any) -> tuple[dict[str, Any] | None, str]:
@@ -224,8 +245,10 @@ class LocalHFBackend:
     >>> backend.chat([{"role": "user", "content": 'Reply {"nodes": []}'}], tools=[]).tool_calls  # doctest: +SKIP
     """
 
-    #: generation starts inside a JSON object, which small models then tend to complete
-    PREFIX = "{"
+    #: generation starts inside a JSON object, which small models then tend to complete; when only
+    #: ``final_answer`` is offered (the last turn) it starts inside the final answer
+    PREFIX = '{"'
+    FINAL_PREFIX = '{"nodes": ["'
 
     def __init__(self, path: str | Path, *, gguf_file: str | None = None, max_new_tokens: int = 96) -> None:
         self.path = Path(path)
@@ -240,7 +263,9 @@ class LocalHFBackend:
             prompt = tokenizer.apply_chat_template(
                 _plain_messages(messages), add_generation_prompt=True, tokenize=False
             )
-            enc = tokenizer(prompt + self.PREFIX, return_tensors="pt", add_special_tokens=False)
+            names = [t.get("function", {}).get("name") for t in tools]
+            prefix = self.FINAL_PREFIX if names == ["final_answer"] else self.PREFIX
+            enc = tokenizer(prompt + prefix, return_tensors="pt", add_special_tokens=False)
             with _GENERATE_LOCK, torch.no_grad():
                 out = model.generate(
                     **enc,
@@ -248,7 +273,7 @@ class LocalHFBackend:
                     do_sample=False,
                     pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
                 )
-            text = self.PREFIX + tokenizer.decode(out[0][enc["input_ids"].shape[1] :], skip_special_tokens=True)
+            text = prefix + tokenizer.decode(out[0][enc["input_ids"].shape[1] :], skip_special_tokens=True)
         except Exception as e:  # a model that cannot run a turn is a backend failure, not a crash
             raise BackendError(f"local model {self.path} failed to generate: {type(e).__name__}: {e}") from e
         return parse_text_reply(text)
