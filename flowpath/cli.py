@@ -274,10 +274,57 @@ def _mcp(args: argparse.Namespace) -> int:
 def _add_policy(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy",
-        choices=["learned", "symbolic"],
+        choices=["learned", "symbolic", "llm"],
         default="learned",
-        help="learned: tools for structural questions + trained node scorer (default); symbolic: rules only",
+        help="learned: tools for structural questions + trained node scorer (default); symbolic: rules only; "
+        "llm: a chat model calls the graph tools (needs --llm-base-url + --llm-model, or --llm-path)",
     )
+    llm = parser.add_argument_group("llm policy")
+    llm.add_argument("--llm-base-url", metavar="URL", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    llm.add_argument("--llm-model", metavar="NAME", help="model name on that server (API key: $OPENAI_API_KEY)")
+    llm.add_argument("--llm-path", metavar="DIR", help="local Hugging Face model folder (never downloads)")
+    llm.add_argument("--llm-gguf", metavar="FILE", help="GGUF file name inside --llm-path")
+    llm.add_argument("--llm-max-steps", type=int, default=6, metavar="N", help="model turns per question (default 6)")
+    llm.add_argument(
+        "--llm-max-new-tokens", type=int, default=96, metavar="N", help="local model: tokens per turn (default 96)"
+    )
+
+
+def _agent_for(args: argparse.Namespace):
+    """The agent for the --policy flags; the llm policy's backend flags are checked before anything loads."""
+    from flowpath.agent.graph import build_agent
+
+    options: dict = {}
+    if args.policy == "llm":
+        options["llm"] = _llm_config(args)
+    elif any(getattr(args, f"llm_{k}") for k in ("base_url", "model", "path", "gguf")):
+        raise InputError("--llm-* flags need --policy llm")
+    return build_agent(policy=args.policy, use_embeddings=not args.no_embeddings, policy_options=options)
+
+
+def _llm_config(args: argparse.Namespace):
+    from pydantic import ValidationError
+
+    from flowpath.agent.llm import LLMConfig
+
+    try:
+        cfg = LLMConfig(
+            base_url=args.llm_base_url,
+            model=args.llm_model,
+            path=args.llm_path,
+            gguf=args.llm_gguf,
+            max_steps=args.llm_max_steps,
+            max_new_tokens=args.llm_max_new_tokens,
+        )
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = f"--llm-{str(err['loc'][0]).replace('_', '-')}: " if err["loc"] else ""
+        raise InputError(where + err["msg"].removeprefix("Value error, ")) from None
+    if args.llm_path and not Path(args.llm_path).is_dir():
+        raise InputError(f"--llm-path {args.llm_path!r} is not a folder")
+    if args.llm_gguf and not (Path(args.llm_path) / args.llm_gguf).is_file():
+        raise InputError(f"--llm-gguf {args.llm_gguf!r} is not a file in {args.llm_path}")
+    return cfg
 
 
 def _load_chart(path: Path) -> Graph | Path:
@@ -303,12 +350,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _attribute(args: argparse.Namespace) -> int:
-    from flowpath.agent.graph import build_agent
 
     chart = _load_chart(args.chart)
     if args.overlay and not isinstance(chart, Path):
         raise InputError("--overlay needs a chart image, not a graph file")
-    agent = build_agent(policy=args.policy, use_embeddings=not args.no_embeddings)
+    agent = _agent_for(args)
     result = agent.attribute(chart, args.question, args.answer)
     print(result.model_dump_json(indent=2) if args.json else format_result(result))
     if args.overlay:
@@ -326,7 +372,6 @@ def _write_overlay(out: Path, chart: Path, result, agent) -> None:
 def _bench(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from flowpath.agent.graph import build_agent
     from flowpath.bench.dataset import data_dir, load_items
     from flowpath.bench.run import markdown_report, prediction_rows, run_bench, summary_table, write_jsonl
 
@@ -338,7 +383,7 @@ def _bench(args: argparse.Namespace) -> int:
         raise InputError("--cv needs K >= 2 and the learned policy")
     folder = data_dir(args.data)
     items = load_items(folder, limit=args.limit)
-    agent = build_agent(policy=args.policy, use_embeddings=not args.no_embeddings)
+    agent = _agent_for(args)
     kwargs: dict = {}
     if args.cv:
         kwargs["scorer_for"] = _cv_scorers(folder, agent, folds=args.cv, seed=args.seed)

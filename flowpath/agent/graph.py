@@ -1,7 +1,7 @@
 """FlowPathAgent as a LangGraph ``StateGraph``: parse → ground → reason → select → verify → answer.
 
 Every stage is a plain function of the typed state returning a partial update; the policy that
-reasons over the graph tools is pluggable (``"symbolic"`` by default; more register in
+reasons over the graph tools is pluggable (``"learned"`` by default, ``"symbolic"``, ``"llm"``; more register in
 :data:`POLICIES`). Build the agent with :func:`build_agent` (never at import time).
 
 Examples
@@ -28,6 +28,7 @@ from typing import Any, TypedDict
 from langgraph.graph import END, START, StateGraph
 
 from flowpath.agent.embed import Embedder, get_embedder
+from flowpath.agent.llm import llm_policy
 from flowpath.agent.planner import PlannerConfig, Selection, learned_policy, symbolic_policy
 from flowpath.agent.result import AttributedNode, AttributionResult, PathEdge
 from flowpath.agent.text import content_tokens
@@ -42,7 +43,7 @@ MAX_TEXT_CHARS = 2000
 """Questions and answers longer than this are truncated (with a warning in the result)."""
 
 Policy = Callable[..., Selection]
-POLICIES: dict[str, Policy] = {"learned": learned_policy, "symbolic": symbolic_policy}
+POLICIES: dict[str, Policy] = {"learned": learned_policy, "symbolic": symbolic_policy, "llm": llm_policy}
 
 
 class AgentState(TypedDict, total=False):
@@ -68,11 +69,13 @@ class FlowPathAgent:
         use_embeddings: bool = True,
         config: PlannerConfig | None = None,
         image_parser: Callable[[Any], Graph] | None = None,
+        policy_options: dict[str, Any] | None = None,
     ) -> None:
         if policy not in POLICIES:
             raise InputError(f"unknown policy {policy!r}; choose one of {sorted(POLICIES)}")
         self.policy = POLICIES[policy]
         self.config = config or PlannerConfig()
+        self.policy_options = dict(policy_options or {})  # extra keyword arguments of the policy (e.g. llm=LLMConfig)
         self._use_embeddings = use_embeddings
         self._image_parser = image_parser
         self._parsed: dict[str, Graph] = {}
@@ -108,7 +111,9 @@ class FlowPathAgent:
         return {"question": question[:MAX_TEXT_CHARS], "answer": answer[:MAX_TEXT_CHARS], "warnings": warnings}
 
     def _reason(self, state: AgentState) -> AgentState:
-        extra = {"scorer": state["scorer"]} if state.get("scorer") is not None else {}
+        extra = dict(self.policy_options)
+        if state.get("scorer") is not None:
+            extra["scorer"] = state["scorer"]
         sel = self.policy(
             state["graph"], state["question"], state["answer"], embedder=self.embedder, config=self.config, **extra
         )
