@@ -346,6 +346,7 @@ PASS_STEPS = 12
 PASS_TURN = 0.8
 """Largest turn (radians) of a walk that passes a node by."""
 
+
 def _label_exit(
     maps: _Maps, lab: int, entry: tuple[float, float], heading: float
 ) -> tuple[tuple[float, float], float] | None:
