@@ -51,6 +51,7 @@ class _Maps:
     zone: np.ndarray  # int32, node index + 1 in the contact zone around each node
     label: np.ndarray  # int32, label index + 1
     dist: np.ndarray  # float32 distance transform of ink
+    passable: np.ndarray | None = None  # uint8, ink plus the drawing in the outer band of every node's box
     label_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
 
 
@@ -79,8 +80,10 @@ def build_maps(
         ink[y : y + h, x : x + w][mask] = 1
     ink[body > 0] = 0
     dist = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
+    depth = cv2.distanceTransform((body > 0).astype(np.uint8), cv2.DIST_L2, 3)
+    passable = ink | (foreground & (depth <= stroke + grow_body + 1)).astype(np.uint8)
     boxes = [(x, y, x + m.shape[1], y + m.shape[0]) for m, (x, y) in label_masks]
-    return _Maps(ink=ink, zone=zone, label=label, dist=dist, label_boxes=boxes)
+    return _Maps(ink=ink, zone=zone, label=label, dist=dist, passable=passable, label_boxes=boxes)
 
 
 def _paint(target: np.ndarray, mask: np.ndarray, x: int, y: int, grow: int, value: int, only_empty: bool = False):
@@ -148,14 +151,24 @@ def trace_edges(maps: _Maps, contacts: list[Contact], *, stroke: int) -> list[Tr
     step = max(5, 2 * stroke + 2)
     ring = _ring(step)
     found: dict[tuple[int, int], Trace] = {}
-    for ci, c in enumerate(contacts):
-        walk = _walk(maps, c, ring, step)
+    passed: list[tuple[int, tuple[float, float]]] = []
+    radius = 3 * stroke + 3
+    heads = [(k.node, k.point) for k in contacts if k.head]
+    walks = [_walk(maps, c, ring, step, passed, heads=heads, radius=radius) for c in contacts]
+    near = 2 * step + 2 * stroke + 3  # a grazing connector touches a node's zone within this of where it passed
+    for ci, (c, walk) in enumerate(zip(contacts, walks, strict=True)):
         if walk is None:
             continue
         end_node, path, labels = walk
         if end_node == c.node:
             continue
         end = _nearest_contact(contacts, end_node, path[-1])
+        other_head = end is not None and contacts[end].head
+        if (not c.head and _grazes(passed, c.node, c.point, near)) or (
+            not other_head and _grazes(passed, end_node, path[-1], near)
+        ):
+            logger.debug("contact %d: connector only passes node %d or %d", ci, c.node, end_node)
+            continue
         other = contacts[end] if end is not None else None
         c_head, end_head = _which_is_head(c, other)
         if c_head and end_head:
@@ -195,6 +208,16 @@ def trace_edges(maps: _Maps, contacts: list[Contact], *, stroke: int) -> list[Tr
     return list(found.values())
 
 
+def _head_near(heads, node: int, p: tuple[float, float], radius: float) -> bool:
+    """Whether one of ``heads`` (node, point) is on ``node`` within ``radius`` of ``p``."""
+    return any(n == node and math.dist(q, p) <= radius for n, q in heads)
+
+
+def _grazes(passed: list[tuple[int, tuple[float, float]]], node: int, p: tuple[float, float], near: float) -> bool:
+    """Whether a walk passed ``node`` by within ``near`` pixels of ``p`` (so a line end there is no end)."""
+    return any(n == node and math.dist(q, p) <= near for n, q in passed)
+
+
 HEAD_CONTRAST = 1.25
 """An end of a connector is its arrowhead when it holds this many times the ink of the other end."""
 
@@ -229,8 +252,24 @@ def _ring(r: int) -> np.ndarray:
 
 
 def _walk(
-    maps: _Maps, c: Contact, ring: np.ndarray, step: int
+    maps: _Maps,
+    c: Contact,
+    ring: np.ndarray,
+    step: int,
+    passed: list[tuple[int, tuple[float, float]]] | None = None,
+    *,
+    heads: list[tuple[int, tuple[float, float]]] = (),
+    radius: float = 0.0,
 ) -> tuple[int, list[tuple[float, float]], set[int]] | None:
+    """Follow the ink from contact ``c`` to the node it reaches: (node, path, labels crossed), or None.
+
+    A connector that only grazes a node (crosses a corner of its contact zone or box and goes on
+    beyond it) does not end there: on entering another node's zone the walk goes on for a few
+    steps, through the outer band of the node's box where the box cut the line, and passes the node
+    when it leaves the zone again without turning; otherwise the node is the end. A node with an
+    arrowhead (one of ``heads``) within ``radius`` of where the walk reached it is always the end.
+    Each node passed is added to ``passed`` with the point where the walk reached it.
+    """
     H, W = maps.ink.shape
     x, y = c.point
     heading = _initial_heading(maps, c, step)
@@ -240,13 +279,26 @@ def _walk(
     labels: set[int] = set()
     left_start = False
     max_steps = 4 * (H + W) // step
+    pending: tuple[int, int, float] | None = None  # (node, path length, heading) where a node zone was entered
+    banded = 0  # steps taken off the ink, along the band of a node's box, since then
     for _ in range(max_steps):
         nxt = _next_point(maps, x, y, heading, ring)
         if nxt is None:
             nxt = _next_point(maps, x, y, heading, ring * np.array([1, 2, 2]), cone=0.6)
             if nxt is None:
-                z = _zone_ahead(maps, x, y, heading, 2 * step, exclude=None if left_start else c.node)
-                return (z, path, labels) if z is not None else None
+                if pending is None:
+                    z = _zone_ahead(maps, x, y, heading, 2 * step, exclude=None if left_start else c.node)
+                    if z is None:
+                        return None
+                    if _head_near(heads, z, (x, y), radius):
+                        return z, path, labels
+                    pending, banded = (z, len(path), heading), 0  # the end unless the line goes on past z
+                if maps.passable is not None:
+                    # along the outer band of the node's box, where a grazing connector was cut from the ink
+                    nxt = _next_point(maps, x, y, heading, ring, cone=PASS_TURN, ink=maps.passable)
+                    banded += 1
+                if nxt is None:
+                    return pending[0], path[: pending[1]], labels
         nx_, ny_ = nxt
         d = math.atan2(ny_ - y, nx_ - x)
         hx = math.cos(heading) + math.cos(d)
@@ -256,7 +308,7 @@ def _walk(
         path.append((x, y))
         xi, yi = round(x), round(y)
         if not (0 <= xi < W and 0 <= yi < H):
-            return None
+            return None if pending is None else (pending[0], path[: pending[1]], labels)
         lab = int(maps.label[yi, xi]) - 1
         if lab >= 0 and lab not in labels:
             labels.add(lab)
@@ -266,11 +318,33 @@ def _walk(
                 path.append((x, y))
                 xi, yi = round(x), round(y)
         z = int(maps.zone[yi, xi]) - 1
+        if pending is not None:
+            turned = abs((heading - pending[2] + math.pi) % (2 * math.pi) - math.pi)
+            if turned > PASS_TURN or banded > PASS_STEPS or len(path) - pending[1] > 4 * PASS_STEPS:
+                return pending[0], path[: pending[1]], labels
+            if z == pending[0]:
+                continue
+            ex, ey = path[pending[1] - 1]
+            away = math.atan2(y - ey, x - ex)
+            if abs((away - pending[2] + math.pi) % (2 * math.pi) - math.pi) > PASS_TURN:
+                return pending[0], path[: pending[1]], labels  # came back out the way it went in: it ended there
+            if passed is not None:
+                passed.append((pending[0], path[pending[1] - 1]))
+            pending = None  # out of that node's zone again, still going the same way: it was passed
         if z < 0:
             left_start = True
         elif z != c.node or (left_start and len(path) > 6):
-            return z, path, labels
+            if _head_near(heads, z, (x, y), radius):
+                return z, path, labels
+            pending, banded = (z, len(path), heading), 0
     return None
+
+
+PASS_STEPS = 12
+"""Steps a walk may take off the ink, along the band of another node's box, and still pass that node by."""
+
+PASS_TURN = 0.8
+"""Largest turn (radians) of a walk that passes a node by."""
 
 
 def _label_exit(
@@ -339,14 +413,21 @@ def _initial_heading(maps: _Maps, c: Contact, step: int) -> float | None:
 
 
 def _next_point(
-    maps: _Maps, x: float, y: float, heading: float, ring: np.ndarray, cone: float = 1.25
+    maps: _Maps,
+    x: float,
+    y: float,
+    heading: float,
+    ring: np.ndarray,
+    cone: float = 1.25,
+    ink: np.ndarray | None = None,
 ) -> tuple[float, float] | None:
-    H, W = maps.ink.shape
+    ink = maps.ink if ink is None else ink
+    H, W = ink.shape
     px = np.round(x + ring[:, 1]).astype(int)
     py = np.round(y + ring[:, 2]).astype(int)
     inside = (px >= 0) & (px < W) & (py >= 0) & (py < H)
     on = np.zeros(len(ring), bool)
-    on[inside] = maps.ink[py[inside], px[inside]] > 0
+    on[inside] = ink[py[inside], px[inside]] > 0
     delta = (ring[:, 0] - heading + math.pi) % (2 * math.pi) - math.pi
     on &= np.abs(delta) <= cone
     if not on.any():

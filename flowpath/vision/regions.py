@@ -121,7 +121,9 @@ def _filled_regions(img: np.ndarray, fg: np.ndarray, k: int, min_side: int, s: i
         near = cv2.morphologyEx(near, cv2.MORPH_OPEN, thin) | blob  # not along thin lines of a similar colour
         _m, lab2 = cv2.connectedComponents(near, connectivity=4)
         body = (lab2 == int(np.bincount(lab2[blob > 0]).argmax())).astype(np.uint8)
-        border = cv2.dilate(body, ring) & fg8[y1:y2, x1:x2] | body
+        band = cv2.dilate(body, ring) & fg8[y1:y2, x1:x2] & (1 - body)
+        band &= _border_coloured(crop, band, fill)
+        border = band | body
         body = (cv2.morphologyEx(border, cv2.MORPH_OPEN, thin) | body) > 0  # the border, not connector stubs
         ys, xs = np.nonzero(body)
         bx1, by1, bx2, by2 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
@@ -133,6 +135,30 @@ def _filled_regions(img: np.ndarray, fg: np.ndarray, k: int, min_side: int, s: i
             )
         )
     return out
+
+
+def _border_coloured(crop: np.ndarray, band: np.ndarray, fill: np.ndarray, *, tol: int = 40) -> np.ndarray:
+    """Which pixels of the ``band`` around a filled shape have the colour of its border (uint8 mask).
+
+    The band holds the border stroke and whatever touches it, arrowheads above all. Its commonest
+    colour away from the fill is the border's; pixels clearly of another colour (a dark arrowhead on a
+    purple border) are connector ink and stay out of the shape, so that the arrowhead stays whole.
+    Where border and connectors share a colour nothing is lost.
+    """
+    sel = band > 0
+    if not sel.any():
+        return band
+    px = crop[sel]
+    edge = px[np.abs(px - fill).max(axis=1) >= tol]
+    if len(edge) < 8:
+        return band
+    quant = (edge // 16).astype(np.int32)
+    keys = quant[:, 0] * 256 + quant[:, 1] * 16 + quant[:, 2]
+    common = edge[keys == np.bincount(keys).argmax()]
+    colour = np.median(common, axis=0)
+    near_fill = np.abs(crop - fill).max(axis=2) < tol  # antialiased pixels between fill and border
+    near_border = np.abs(crop - colour).max(axis=2) < tol
+    return (near_fill | near_border).astype(np.uint8)
 
 
 def _outlined_regions(fg: np.ndarray, s: int, min_side: int) -> list[Region]:
