@@ -17,7 +17,7 @@ from flowpath.agent.embed import Embedder
 from flowpath.agent.text import content_tokens
 from graphsolvers.graph import Graph
 
-__all__ = ["Grounding", "ground", "lexical_scores"]
+__all__ = ["Grounding", "ground", "lexical_scores", "same_word"]
 
 
 @dataclass(frozen=True)
@@ -60,11 +60,29 @@ def lexical_scores(node_texts: list[str], text: str) -> tuple[np.ndarray, np.nda
     cov_node = np.zeros(len(node_texts))
     cov_text = np.zeros(len(node_texts))
     for i, toks in enumerate(node_toks):
-        shared = sum(idf(t) for t in toks & text_toks)
+        node_hit = {t for t in toks if any(same_word(t, u) for u in text_toks)}
+        text_hit = {u for u in text_toks if any(same_word(t, u) for t in toks)}
         node_w = sum(idf(t) for t in toks)
-        cov_node[i] = shared / node_w if node_w else 0.0
-        cov_text[i] = shared / text_w if text_w else 0.0
+        cov_node[i] = sum(idf(t) for t in node_hit) / node_w if node_w else 0.0
+        cov_text[i] = sum(idf(t) for t in text_hit) / text_w if text_w else 0.0
     return cov_node, cov_text
+
+
+def same_word(a: str, b: str) -> bool:
+    """Whether two stems name the same word, allowing one to be a clipped prefix of the other (≥ 5 letters).
+
+    Rendered charts and OCR clip the ends of long labels ("stirre" for "stirrer"); a long enough
+    prefix still identifies the word.
+
+    Examples
+    --------
+    >>> same_word("stirr", "stirrer"), same_word("card", "cardboard"), same_word("email", "email")
+    (True, False, True)
+    """
+    if a == b:
+        return True
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return len(short) >= 5 and long_.startswith(short)
 
 
 def ground(graph: Graph, question: str, answer: str, embedder: Embedder | None) -> Grounding:
