@@ -303,7 +303,15 @@ def test_train_cli_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
     assert ckpt.info["steps"] == 2 and "gvi_cgs.pt" in proc.stdout
 
 
-@pytest.mark.parametrize("args", [["train", "gvi", "--steps", "0"], ["train", "maze"], ["bench", "--sizes", "x"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "gvi", "--steps", "0"],
+        ["train", "maze"],
+        ["bench", "--sizes", "x"],
+        ["train", "gvi", "--aux-weight", "-1"],
+    ],
+)
 def test_cgs_cli_usage_errors_are_one_line(args: list[str]) -> None:
     proc = _cli(*args)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
