@@ -58,6 +58,13 @@ def _add_cgs_commands(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--batch-size", type=_positive_int, default=16, help="graphs per step (default 16)")
     train.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--aux-weight",
+        type=_non_negative_float,
+        default=None,
+        help="weight of the task's auxiliary loss (gvi: greedy-policy cross-entropy; default: the task's, gvi 1, "
+        "porous 0; 0 trains on the value MSE alone)",
+    )
     train.add_argument("--output-dir", default=".", help="folder for TASK_MODEL.pt (default: .)")
     _add_device(train)
     train.set_defaults(func=_train)
@@ -101,6 +108,16 @@ def _add_device(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="torch CPU threads (default: torch's choice; 1 is fastest on a busy machine)",
     )
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -149,6 +166,7 @@ def _train(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 device=args.device,
                 callback=progress,
+                aux_weight=args.aux_weight,
             )
         path = save_checkpoint(ckpt, Path(args.output_dir) / f"{args.task}_{kind}.pt")
         info = ckpt.info

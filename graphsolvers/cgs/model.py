@@ -99,9 +99,36 @@ class EncoderOutput:
     h: torch.Tensor
     coeff: torch.Tensor
     bias: torch.Tensor
+    e: torch.Tensor | None = None
+    """Edge embeddings (E, hidden), for the refinement rounds."""
 
 
-class AttentionEncoder(nn.Module):
+class _CoefficientHeads(nn.Module):
+    """Per-head edge coefficients ``σ(gate_i) · softmax_in(i)(score)`` and node biases from embeddings."""
+
+    def __init__(self, edge_dim: int, *, hidden: int, n_heads: int, key_dim: int) -> None:
+        super().__init__()
+        self.query = nn.Linear(hidden, n_heads * key_dim)
+        self.key = nn.Linear(2 * hidden + edge_dim, n_heads * key_dim)
+        self.node_head = _mlp([hidden, hidden, 2 * n_heads])
+        with torch.no_grad():  # start with long-range heads: σ(gate) ≈ 0.98, so ‖γA‖_∞ ≈ 0.98 γ
+            self.node_head[-1].bias[:n_heads].fill_(4.0)
+        self.n_heads, self.key_dim = n_heads, key_dim
+
+    def heads(
+        self, h: torch.Tensor, e: torch.Tensor, edge_attr: torch.Tensor, edge_index: torch.Tensor
+    ) -> EncoderOutput:
+        """Edge coefficients and node biases of the ``M`` heads from node and edge embeddings."""
+        src, dst = edge_index
+        q = self.query(h)[dst].view(-1, self.n_heads, self.key_dim)
+        k = self.key(torch.cat([h[src], e, edge_attr], dim=1)).view(-1, self.n_heads, self.key_dim)
+        score = (q * k).sum(dim=2) / math.sqrt(self.key_dim)  # (E, M) dot-product attention
+        gate, bias = self.node_head(h).split(self.n_heads, dim=1)
+        coeff = torch.sigmoid(gate).index_select(0, dst) * segment_softmax(score, dst, h.shape[0])
+        return EncoderOutput(h=h, coeff=coeff, bias=bias, e=e)
+
+
+class AttentionEncoder(_CoefficientHeads):
     """Attention message passing over node and edge features → per-head edge coefficients and node biases.
 
     The coefficients of the edges entering a node are ``σ(gate) · softmax(score)`` per head, so they are
@@ -111,28 +138,38 @@ class AttentionEncoder(nn.Module):
     def __init__(
         self, node_dim: int, edge_dim: int, *, hidden: int = 32, n_layers: int = 3, n_heads: int = 8, key_dim: int = 8
     ) -> None:
-        super().__init__()
+        super().__init__(edge_dim, hidden=hidden, n_heads=n_heads, key_dim=key_dim)
         self.node_in = _mlp([node_dim, hidden, hidden])
         self.edge_in = _mlp([edge_dim, hidden, hidden])
         self.layers = nn.ModuleList([AttentionLayer(hidden) for _ in range(n_layers)])
-        self.query = nn.Linear(hidden, n_heads * key_dim)
-        self.key = nn.Linear(2 * hidden + edge_dim, n_heads * key_dim)
-        self.node_head = _mlp([hidden, hidden, 2 * n_heads])
-        with torch.no_grad():  # start with long-range heads: σ(gate) ≈ 0.98, so ‖γA‖_∞ ≈ 0.98 γ
-            self.node_head[-1].bias[:n_heads].fill_(4.0)
-        self.n_heads, self.key_dim = n_heads, key_dim
 
     def forward(self, x: torch.Tensor, edge_attr: torch.Tensor, edge_index: torch.Tensor) -> EncoderOutput:
         h, e = self.node_in(x), self.edge_in(edge_attr)
         for layer in self.layers:
             h = layer(h, e, edge_index)
-        src, dst = edge_index
-        q = self.query(h)[dst].view(-1, self.n_heads, self.key_dim)
-        k = self.key(torch.cat([h[src], e, edge_attr], dim=1)).view(-1, self.n_heads, self.key_dim)
-        score = (q * k).sum(dim=2) / math.sqrt(self.key_dim)  # (E, M) dot-product attention
-        gate, bias = self.node_head(h).split(self.n_heads, dim=1)
-        coeff = torch.sigmoid(gate).index_select(0, dst) * segment_softmax(score, dst, h.shape[0])
-        return EncoderOutput(h=h, coeff=coeff, bias=bias)
+        return self.heads(h, e, edge_attr, edge_index)
+
+
+class RefineStep(_CoefficientHeads):
+    """One refinement round: embeddings plus the previous round's fixed points → new coefficients and biases.
+
+    Like policy iteration: a fixed point evaluates the current choice of which neighbours matter (the
+    edge coefficients); this step reads those values back through one message-passing layer and
+    chooses new coefficients and biases (same contraction construction) for the next solve.
+    """
+
+    def __init__(self, edge_dim: int, *, hidden: int, n_heads: int, key_dim: int = 8) -> None:
+        super().__init__(edge_dim, hidden=hidden, n_heads=n_heads, key_dim=key_dim)
+        self.mix = _mlp([hidden + n_heads, hidden, hidden])
+        self.layer = AttentionLayer(hidden)
+
+    def forward(
+        self, enc: EncoderOutput, z: torch.Tensor, edge_attr: torch.Tensor, edge_index: torch.Tensor
+    ) -> EncoderOutput:
+        if enc.e is None:
+            raise ValueError("refinement needs the encoder's edge embeddings (EncoderOutput.e)")
+        h = self.layer(enc.h + self.mix(torch.cat([enc.h, z], dim=1)), enc.e, edge_index)
+        return self.heads(h, enc.e, edge_attr, edge_index)
 
 
 class CGS(nn.Module):
@@ -184,22 +221,38 @@ class CGS(nn.Module):
         solver: str = "anderson",
         max_iter: int = 300,
         tol: float = 1e-4,
+        n_rounds: int = 1,
+        key_dim: int = 8,
     ) -> None:
         super().__init__()
+        if not isinstance(n_rounds, int) or n_rounds < 1:
+            raise ValueError(f"n_rounds must be a positive integer, got {n_rounds!r}")
         if not 0 < gamma < 1:
             raise ValueError(f"gamma must lie in (0, 1) for a contraction, got {gamma}")
         if activation not in ("identity", "tanh"):
             raise ValueError(f"activation must be 'identity' or 'tanh', got {activation!r}")
-        self.encoder = AttentionEncoder(node_dim, edge_dim, hidden=hidden, n_layers=n_layers, n_heads=n_heads)
+        self.encoder = AttentionEncoder(
+            node_dim, edge_dim, hidden=hidden, n_layers=n_layers, n_heads=n_heads, key_dim=key_dim
+        )
+        self.refine = nn.ModuleList(
+            [RefineStep(edge_dim, hidden=hidden, n_heads=n_heads, key_dim=key_dim) for _ in range(n_rounds - 1)]
+        )
         self.decoder = _mlp([n_heads + hidden, hidden, hidden, out_dim])
         self.gamma, self.activation, self.readout = gamma, activation, readout
         self.solver, self.max_iter, self.tol = solver, max_iter, tol
         self.last_stats: dict[str, SolverResult] = {}
 
     def fixed_point(self, batch: GraphBatch) -> tuple[torch.Tensor, EncoderOutput]:
-        """The fixed points ``x`` (N, M) of the ``M`` heads, and the encoder output."""
+        """The fixed points ``x`` (N, M) of the ``M`` heads (of the last round), and the encoder output."""
         enc = self.encoder(batch.x, batch.edge_attr, batch.edge_index)
         op = GraphLinearMap(batch.edge_index, batch.num_nodes, gamma=self.gamma)
+        z = self._solve(op, enc, torch.zeros_like(enc.bias))
+        for step in self.refine:
+            enc = step(enc, (1 - self.gamma) * z, batch.edge_attr, batch.edge_index)
+            z = self._solve(op, enc, z.detach())
+        return z, enc
+
+    def _solve(self, op: GraphLinearMap, enc: EncoderOutput, x0: torch.Tensor) -> torch.Tensor:
         phi = torch.tanh if self.activation == "tanh" else (lambda z: z)
 
         fast = op.bind(enc.coeff)  # CSR for the many products of the forward and adjoint solves
@@ -214,7 +267,6 @@ class CGS(nn.Module):
                 u = u * (1 - f(x, *inputs) ** 2)
             return fast.rmatvec(u)
 
-        x0 = torch.zeros_like(enc.bias)
         z, self.last_stats = implicit_fixed_point(
             f,
             x0,
@@ -224,7 +276,7 @@ class CGS(nn.Module):
             tol=self.tol,
             f_x_vjp=f_x_vjp,
         )
-        return z, enc
+        return z
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         z, enc = self.fixed_point(batch)

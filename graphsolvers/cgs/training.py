@@ -66,6 +66,10 @@ class TaskSpec:
     primary: str
     cgs_kwargs: dict[str, Any]
     eval_splits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    aux_loss: Callable[..., torch.Tensor] | None = None
+    """``aux_loss(x, edge_attr, edge_index, pred, target)`` (node predictions/targets in target units), added
+    to the MSE with weight ``aux_weight`` for every model kind alike."""
+    aux_weight: float = 0.0
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -78,6 +82,8 @@ TASKS: dict[str, TaskSpec] = {
         primary="policy_accuracy",
         cgs_kwargs={"gamma": gvi.DISCOUNT},
         eval_splits={"in-size (20-49 states)": {}},
+        aux_loss=gvi.policy_loss,
+        aux_weight=1.0,
     ),
     "porous": TaskSpec(
         name="porous",
@@ -157,11 +163,14 @@ def train_model(
     config: dict[str, Any] | None = None,
     device: str | torch.device = "cpu",
     callback: Callable[[int, float], None] | None = None,
+    aux_weight: float | None = None,
 ) -> Checkpoint:
     """Train a ``kind`` model on ``task`` for at most ``max_steps`` steps or ``time_limit`` seconds.
 
     The training graphs use generator seed ``seed``, the validation graphs ``seed + 1`` (the state
     with the best validation loss is kept); evaluation graphs (:data:`EVAL_SEED`) are never seen.
+    The loss is the MSE of the standardised targets plus ``aux_weight`` (default: the task's) times the
+    task's auxiliary loss (gvi: the cross-entropy of the greedy policy, :func:`~graphsolvers.tasks.gvi.policy_loss`).
 
     Returns
     -------
@@ -169,6 +178,11 @@ def train_model(
         ``info`` holds steps, seconds, seeds and the best validation loss.
     """
     spec = get_task(task)
+    if aux_weight is None:
+        aux_weight = spec.aux_weight
+    if aux_weight < 0 or not math.isfinite(aux_weight):
+        raise ValueError(f"aux_weight must be a finite number >= 0, got {aux_weight}")
+    aux = spec.aux_loss if aux_weight > 0 else None
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     train = spec.generate(n_train, seed=seed)
@@ -187,7 +201,7 @@ def train_model(
         for k in range(0, len(order) - batch_size + 1, batch_size):
             batch = collate([train[i] for i in order[k : k + batch_size]], device=device)
             model.train()
-            loss = _loss(model, batch, mean, std)
+            loss = _loss(model, batch, mean, std, aux, aux_weight)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -200,13 +214,13 @@ def train_model(
             if callback is not None:
                 callback(step, loss.item())
             if step % 50 == 0 or step == max_steps:
-                v = _val_loss(model, val_batches, mean, std)
+                v = _val_loss(model, val_batches, mean, std, aux, aux_weight)
                 logger.info("step %d train %.4g val %.4g", step, loss.item(), v)
                 if v < best[0]:
                     best = (v, copy.deepcopy(model.state_dict()), step)
             if step >= max_steps or time.perf_counter() - start >= time_limit:
                 break
-    v = _val_loss(model, val_batches, mean, std)
+    v = _val_loss(model, val_batches, mean, std, aux, aux_weight)
     if v < best[0]:
         best = (v, copy.deepcopy(model.state_dict()), step)
     model.load_state_dict(best[1])
@@ -219,21 +233,40 @@ def train_model(
         "n_train": n_train,
         "batch_size": batch_size,
         "lr": lr,
+        "aux_weight": aux_weight,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
     return ckpt
 
 
-def _loss(model: nn.Module, batch: GraphBatch, mean: float, std: float) -> torch.Tensor:
+def _loss(
+    model: nn.Module,
+    batch: GraphBatch,
+    mean: float,
+    std: float,
+    aux: Callable[..., torch.Tensor] | None = None,
+    aux_weight: float = 0.0,
+) -> torch.Tensor:
     if batch.y is None:
         raise ValueError("training batches need targets (TaskSample.y)")
-    return nn.functional.mse_loss(model(batch)[:, 0], (batch.y[:, 0] - mean) / std)
+    pred = model(batch)[:, 0]
+    loss = nn.functional.mse_loss(pred, (batch.y[:, 0] - mean) / std)
+    if aux is not None:
+        loss = loss + aux_weight * aux(batch.x, batch.edge_attr, batch.edge_index, pred * std + mean, batch.y[:, 0])
+    return loss
 
 
-def _val_loss(model: nn.Module, batches: list[GraphBatch], mean: float, std: float) -> float:
+def _val_loss(
+    model: nn.Module,
+    batches: list[GraphBatch],
+    mean: float,
+    std: float,
+    aux: Callable[..., torch.Tensor] | None = None,
+    aux_weight: float = 0.0,
+) -> float:
     model.eval()
     with torch.no_grad():
-        return float(np.mean([float(_loss(model, b, mean, std)) for b in batches]))
+        return float(np.mean([float(_loss(model, b, mean, std, aux, aux_weight)) for b in batches]))
 
 
 # ---------------------------------------------------------------------------- checkpoints

@@ -17,7 +17,7 @@ from graphsolvers.errors import CheckpointError, FeatureError, GraphStructureErr
 from graphsolvers.fixedpoint import GraphLinearMap, fixed_point_iteration
 from graphsolvers.graph import Edge, Graph, Node
 from graphsolvers.tasks import generate_gvi, generate_porous, sample_from_graph
-from graphsolvers.tasks.gvi import q_values
+from graphsolvers.tasks.gvi import policy_loss, q_values
 from graphsolvers.tasks.porous import INLET_PRESSURE
 
 
@@ -90,6 +90,41 @@ def test_graph_readout() -> None:
 def test_cgs_rejects_a_non_contracting_gamma() -> None:
     with pytest.raises(ValueError, match="gamma must lie in"):
         CGS(6, 2, gamma=1.0)
+    with pytest.raises(ValueError, match="n_rounds must be a positive integer"):
+        CGS(6, 2, n_rounds=0)
+
+
+def test_refinement_rounds_keep_the_contraction_and_train() -> None:
+    torch.manual_seed(0)
+    batch = collate(generate_gvi(3, seed=2))
+    model = CGS(18, 18, hidden=16, n_heads=4, n_rounds=3)
+    enc = model.encoder(batch.x, batch.edge_attr, batch.edge_index)
+    enc = model.refine[0](enc, torch.randn(batch.num_nodes, 4) * 10, batch.edge_attr, batch.edge_index)
+    rows = torch.zeros(batch.num_nodes, 4).index_add_(0, batch.edge_index[1], enc.coeff.detach())
+    assert bool((enc.coeff >= 0).all()) and float(rows.max()) < 1
+    out = model(batch)
+    out.sum().backward()
+    assert model.last_stats["forward"].converged and model.last_stats["backward"].converged
+    assert all(p.grad is not None and bool(torch.isfinite(p.grad).all()) for p in model.refine.parameters())
+
+
+def test_gvi_policy_loss_prefers_the_true_values() -> None:
+    batch = collate(generate_gvi(4, seed=9))
+    v = batch.y[:, 0]
+    noisy = (v + 0.3 * torch.randn(v.shape, generator=torch.Generator().manual_seed(0))).requires_grad_()
+    at_truth = policy_loss(batch.x, batch.edge_attr, batch.edge_index, v, v)
+    at_noise = policy_loss(batch.x, batch.edge_attr, batch.edge_index, noisy, v)
+    assert torch.isfinite(at_truth) and at_noise.item() > at_truth.item()
+    at_noise.backward()
+    assert bool(torch.isfinite(noisy.grad).all()) and float(noisy.grad.abs().sum()) > 0
+    # a constant shift of the values changes no greedy action
+    shifted = policy_loss(batch.x, batch.edge_attr, batch.edge_index, v + 5.0, v)
+    assert float(shifted) == pytest.approx(float(at_truth), rel=1e-4)
+
+
+def test_train_model_rejects_a_negative_aux_weight() -> None:
+    with pytest.raises(ValueError, match="aux_weight must be"):
+        train_model("gvi", "cgs", n_train=2, n_val=1, max_steps=1, batch_size=1, aux_weight=-1.0)
 
 
 # ----------------------------------------------------------------------------- tasks
@@ -268,7 +303,15 @@ def test_train_cli_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
     assert ckpt.info["steps"] == 2 and "gvi_cgs.pt" in proc.stdout
 
 
-@pytest.mark.parametrize("args", [["train", "gvi", "--steps", "0"], ["train", "maze"], ["bench", "--sizes", "x"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "gvi", "--steps", "0"],
+        ["train", "maze"],
+        ["bench", "--sizes", "x"],
+        ["train", "gvi", "--aux-weight", "-1"],
+    ],
+)
 def test_cgs_cli_usage_errors_are_one_line(args: list[str]) -> None:
     proc = _cli(*args)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
