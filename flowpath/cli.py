@@ -57,7 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     attribute.add_argument("-a", "--answer", required=True, help="the answer to attribute (e.g. an LLM's)")
     attribute.add_argument("--json", action="store_true", help="print the full result as JSON")
     attribute.add_argument("--overlay", type=Path, help="write the chart image with attributed nodes highlighted")
-    attribute.add_argument("--no-embeddings", action="store_true", help="lexical grounding only (no MiniLM)")
+    attribute.add_argument(
+        "--no-embeddings",
+        action="store_true",
+        help="lexical grounding only (no MiniLM); content questions then use the symbolic rules",
+    )
     _add_policy(attribute)
     attribute.set_defaults(func=_attribute)
 
@@ -89,7 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="keep parsed chart graphs here (by image hash) so reruns skip parsing",
     )
-    bench.add_argument("--no-embeddings", action="store_true", help="lexical grounding only (no MiniLM)")
+    bench.add_argument(
+        "--no-embeddings",
+        action="store_true",
+        help="lexical grounding only (no MiniLM); content questions then use the symbolic rules",
+    )
     _add_policy(bench)
     bench.add_argument(
         "--cv",

@@ -159,6 +159,10 @@ def learned_policy(
         return Selection(
             {}, "neither the answer nor the question matches any node of the chart", "unrelated", tools.trace
         )
+    if embedder is None:  # the scorer was trained with MiniLM features; without them its inputs are out of range
+        sel = _content_question(graph, question, g, tools, config)
+        sel.warnings.append("no embeddings: content question answered by the symbolic rules, not the learned scorer")
+        return sel
     scorer = scorer or load_scorer()
     probs = scorer.predict(node_features(graph, question, answer, g))
     keep = [i for i in np.argsort(-probs, kind="stable") if probs[i] >= scorer.threshold] or [int(np.argmax(probs))]

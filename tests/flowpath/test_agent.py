@@ -25,7 +25,7 @@ def chart() -> Graph:
 
 @pytest.fixture(scope="module")
 def agent():
-    return build_agent(use_embeddings=False)
+    return build_agent()  # the default: learned policy with MiniLM embeddings
 
 
 def test_content_question_finds_answer_node_and_branch(chart: Graph) -> None:
@@ -58,6 +58,11 @@ def test_each_claim_of_a_multi_claim_answer_is_grounded(chart: Graph, agent) -> 
         "The customer is emailed to update the payment details, and the card is charged again.",
     )
     assert {"J", "H"} <= set(r.node_ids)
+
+
+def test_learned_policy_without_embeddings_falls_back_to_the_rules(chart: Graph) -> None:
+    r = build_agent(use_embeddings=False).attribute(chart, "What is shipped?", "Pack and ship the order")
+    assert "L" in r.node_ids and any("no embeddings" in w for w in r.warnings)
 
 
 def test_uncovered_claims(chart: Graph) -> None:
