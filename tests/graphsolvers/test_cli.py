@@ -59,3 +59,19 @@ def test_usage_error_is_one_line() -> None:
 def test_published_schema_is_current() -> None:
     published = json.loads((REPO / "docs" / "graph.schema.json").read_text())
     assert published == Graph.model_json_schema(), "run: graphsolvers schema > docs/graph.schema.json"
+
+
+def test_write_atomic_gives_normal_permissions_and_leaves_no_temp(tmp_path) -> None:
+    import os
+    import stat
+
+    from graphsolvers.cli_support import write_atomic
+
+    old = os.umask(0o022)
+    try:
+        out = write_atomic(tmp_path / "sub" / "out.bin", b"\x00\x01")
+    finally:
+        os.umask(old)
+    assert out.read_bytes() == b"\x00\x01"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+    assert [p.name for p in out.parent.iterdir()] == ["out.bin"]
