@@ -131,3 +131,12 @@ def test_bench_from_images_on_dev_subset(feb_dev: Path, tmp_path: Path) -> None:
     assert "recovered from flowchart.svg" in report
     pictures = sorted((tmp_path / "r_overlays").glob("*.png"))
     assert len(pictures) == 6 and f"](r_overlays/{pictures[0].name})" in report
+
+
+def test_sample_image_is_our_rendering_of_the_sample_chart() -> None:
+    from flowpath.synth.render import render_chart
+    from graphsolvers.io import load_graph
+
+    made = render_chart(load_graph(REPO / "bench_data/samples/order_fulfilment.mmd"), theme="default", scale=1.5)
+    committed = cv2.imread(str(SAMPLE_PNG)).astype(int)
+    assert made.image.shape == committed.shape and np.abs(made.image.astype(int) - committed).mean() < 0.5
