@@ -10,9 +10,8 @@ from pathlib import Path
 from flowpath.errors import InputError
 from graphsolvers.cli_support import OneLineArgumentParser, add_verbosity, run_cli, write_atomic
 from graphsolvers.graph import Graph
-from graphsolvers.io import load_graph
+from graphsolvers.io import GRAPH_SUFFIXES, load_graph
 
-GRAPH_SUFFIXES = {".json", ".mmd", ".mermaid"}
 DEMO_QUESTION = "What happens when the card payment is declined?"
 DEMO_ANSWER = "The customer is emailed to update the payment details, and the card is charged again."
 
@@ -490,9 +489,8 @@ def _train_scorer(args: argparse.Namespace) -> int:
 
     from flowpath.agent.embed import get_embedder
     from flowpath.agent.scorer import DEFAULT_WEIGHTS, fit_scorer
-    from flowpath.agent.train import build_examples, out_of_fold_scorers
+    from flowpath.agent.train import build_examples, out_of_fold_counts, out_of_fold_scorers
     from flowpath.bench.dataset import data_dir, load_items
-    from flowpath.bench.scoring import Counts
 
     if args.folds < 2:
         raise InputError(f"--folds must be at least 2, got {args.folds}")
@@ -501,15 +499,7 @@ def _train_scorer(args: argparse.Namespace) -> int:
         items, embedder=get_embedder(), progress=lambda it: tqdm(it, total=len(items), desc="features", unit="q")
     )
     fold_of, scorers = out_of_fold_scorers(examples, folds=args.folds, seed=args.seed, epochs=args.epochs)
-    counts = Counts()
-    for e in examples:
-        scorer = scorers[fold_of[e.item.key]]
-        probs = scorer.predict(e.features)
-        pred = probs >= scorer.threshold
-        if not pred.any():
-            pred[int(probs.argmax())] = True
-        gold = e.labels > 0
-        counts.add(int((pred & gold).sum()), int((pred & ~gold).sum()), int((~pred & gold).sum()) + _gold_outside(e))
+    counts = out_of_fold_counts(examples, fold_of, scorers)
     print(
         f"{len(examples)} content questions on {len(fold_of)} charts; {args.folds}-fold chart-split CV "
         f"(scorer alone, before path joining): P {counts.precision:.3f} R {counts.recall:.3f} F1 {counts.f1:.3f}"
@@ -527,11 +517,6 @@ def _train_scorer(args: argparse.Namespace) -> int:
     tmp.replace(out)
     print(f"weights written to {out}")
     return 0
-
-
-def _gold_outside(example) -> int:
-    """Gold ids that are not nodes of the chart (defects of the gold data) still count as misses."""
-    return len(set(example.item.attribution) - set(example.graph.node_ids))
 
 
 def format_result(result) -> str:
@@ -678,20 +663,6 @@ def _synth(args: argparse.Namespace) -> int:
         )
     print(f"wrote {args.n} charts to {args.out}")
     return 0
-
-
-def format_graph(graph: Graph) -> str:
-    """A readable two-part listing of a graph: nodes (id, kind, text), then edges with labels."""
-    width = max((len(n.id) for n in graph.nodes), default=2)
-    lines = ["nodes:"]
-    lines += [f"  {n.id:<{width}}  {n.kind:<9} {n.text}" for n in graph.nodes]
-    lines.append("edges:")
-    arrow = "->" if graph.directed else "--"
-    lines += [
-        f"  {e.source:<{width}} {arrow} {e.target:<{width}}" + (f"  [{e.label}]" if e.label is not None else "")
-        for e in graph.edges
-    ]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

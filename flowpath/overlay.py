@@ -81,11 +81,7 @@ def attribution_overlay(image, result: AttributionResult, graph: Graph | None = 
     """
     from flowpath.vision import load_image
 
-    img = load_image(image)
-    ok, png = cv2.imencode(".png", draw_attribution(img, result, graph))
-    if not ok:
-        raise ImageError("could not encode the overlay as PNG")
-    return png.tobytes()
+    return _png(draw_attribution(load_image(image), result, graph))
 
 
 Box = tuple[float, float, float, float]
@@ -113,7 +109,11 @@ def comparison_overlay(image, gold: dict[str, Box], pred: dict[str, Box]) -> byt
             cv2.rectangle(out, (x1 - pad, y1 - pad), (x2 + pad, y2 + pad), colour, max(1, round(width * scale)))
             y = y1 - pad - 4 if colour == _GOLD else y2 + pad + int(16 * scale)
             cv2.putText(out, label, (x1, max(12, y)), font, 0.6 * scale, colour, max(1, round(scale)), cv2.LINE_AA)
-    ok, png = cv2.imencode(".png", out)
+    return _png(out)
+
+
+def _png(img: np.ndarray) -> bytes:
+    ok, png = cv2.imencode(".png", img)
     if not ok:
         raise ImageError("could not encode the overlay as PNG")
     return png.tobytes()

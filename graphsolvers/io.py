@@ -10,10 +10,12 @@ from graphsolvers.errors import GraphValidationError
 from graphsolvers.graph import Graph
 from graphsolvers.mermaid import parse_mermaid, to_mermaid
 
-__all__ = ["GraphFormat", "dumps_graph", "guess_format", "load_graph", "loads_graph", "read_source"]
+__all__ = ["GRAPH_SUFFIXES", "GraphFormat", "dumps_graph", "guess_format", "load_graph", "loads_graph", "read_source"]
 
 GraphFormat = Literal["json", "mermaid"]
 _SUFFIXES: dict[str, GraphFormat] = {".json": "json", ".mmd": "mermaid", ".mermaid": "mermaid"}
+GRAPH_SUFFIXES = frozenset(_SUFFIXES)
+"""File suffixes read as graph files (anything else is not a graph file)."""
 
 
 def guess_format(path: str | Path, text: str | None = None) -> GraphFormat:

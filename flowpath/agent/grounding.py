@@ -17,7 +17,7 @@ from flowpath.agent.embed import Embedder
 from flowpath.agent.text import content_tokens
 from graphsolvers.graph import Graph
 
-__all__ = ["Grounding", "ground", "lexical_scores", "same_word"]
+__all__ = ["Grounding", "ground", "lexical_scores", "same_word", "token_coverage"]
 
 
 @dataclass(frozen=True)
@@ -48,17 +48,27 @@ def lexical_scores(node_texts: list[str], text: str) -> tuple[np.ndarray, np.nda
     >>> [round(float(v), 2) for v in cov_node], [round(float(v), 2) for v in cov_text]
     ([0.0, 0.67], [0.0, 1.0])
     """
-    node_toks = [set(content_tokens(t)) for t in node_texts]
+    return token_coverage([set(content_tokens(t)) for t in node_texts], set(content_tokens(text)))
+
+
+def token_coverage(node_toks: list[set[str]], text_toks: set[str]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`lexical_scores` on tokens already stemmed (IDF over ``node_toks``).
+
+    Examples
+    --------
+    >>> cov_node, cov_text = token_coverage([{"card", "charg"}, {"email"}], {"charg", "again"})
+    >>> [round(float(v), 2) for v in cov_node]
+    [0.5, 0.0]
+    """
     df = Counter(t for toks in node_toks for t in toks)
-    n = max(len(node_texts), 1)
+    n = max(len(node_toks), 1)
 
     def idf(tok: str) -> float:
         return math.log((n + 1) / (df.get(tok, 0) + 0.5)) + 0.1
 
-    text_toks = set(content_tokens(text))
     text_w = sum(idf(t) for t in text_toks)
-    cov_node = np.zeros(len(node_texts))
-    cov_text = np.zeros(len(node_texts))
+    cov_node = np.zeros(len(node_toks))
+    cov_text = np.zeros(len(node_toks))
     for i, toks in enumerate(node_toks):
         node_hit = {t for t in toks if any(same_word(t, u) for u in text_toks)}
         text_hit = {u for u in text_toks if any(same_word(t, u) for t in toks)}

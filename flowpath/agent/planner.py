@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from flowpath.agent.embed import Embedder
-from flowpath.agent.grounding import Grounding, ground, lexical_scores
+from flowpath.agent.grounding import Grounding, ground, lexical_scores, token_coverage
 from flowpath.agent.result import ToolCall
 from flowpath.agent.text import content_tokens, normalise, quoted_spans
 from graphsolvers import queries
@@ -69,7 +69,10 @@ class Toolbox:
         self.trace: list[ToolCall] = []
 
     def call(self, tool: str, **args: Any) -> Any:
-        result = getattr(queries, tool)(self.graph, **args)
+        return self.record(tool, args, getattr(queries, tool)(self.graph, **args))
+
+    def record(self, tool: str, args: dict[str, Any], result: Any) -> Any:
+        """Put a step computed elsewhere (a scorer, a query already run) into the trace; returns ``result``."""
         self.trace.append(ToolCall(tool=tool, args=args, result=_jsonable(result)))
         return result
 
@@ -104,11 +107,27 @@ def symbolic_policy(
     """
     config = config or PlannerConfig()
     tools = Toolbox(graph)
-    if not graph.nodes:
-        return Selection({}, "the chart has no nodes", "empty", tools.trace)
-    g = ground(graph, question, answer, embedder)
-    sel = structural_selection(graph, question, answer, g, tools, embedder, next_steps=True)
+    g, sel = _structural_first(graph, question, answer, tools, embedder, next_steps=True)
     return sel or _content_question(graph, question, g, tools, config)
+
+
+def _structural_first(
+    graph: Graph, question: str, answer: str, tools: Toolbox, embedder: Embedder | None, *, next_steps: bool
+) -> tuple[Grounding | None, Selection | None]:
+    """The grounding, and the final selection when the chart is empty or the question is structural."""
+    if not graph.nodes:
+        return None, Selection({}, "the chart has no nodes", "empty", tools.trace)
+    g = ground(graph, question, answer, embedder)
+    return g, structural_selection(graph, question, answer, g, tools, embedder, next_steps=next_steps)
+
+
+def _matches_nothing(g: Grounding, cfg: PlannerConfig) -> bool:
+    """Whether neither the answer nor the question matches any node well enough to ground anything."""
+    return max(g.score_answer().max(), g.score_question().max()) < cfg.unrelated_below
+
+
+def _no_match(tools: Toolbox) -> Selection:
+    return Selection({}, "neither the answer nor the question matches any node of the chart", "unrelated", tools.trace)
 
 
 def structural_selection(
@@ -149,16 +168,11 @@ def learned_policy(
 
     config = config or PlannerConfig()
     tools = Toolbox(graph)
-    if not graph.nodes:
-        return Selection({}, "the chart has no nodes", "empty", tools.trace)
-    g = ground(graph, question, answer, embedder)
-    sel = structural_selection(graph, question, answer, g, tools, embedder, next_steps=False)
+    g, sel = _structural_first(graph, question, answer, tools, embedder, next_steps=False)
     if sel is not None:
         return sel
-    if max(g.score_answer().max(), g.score_question().max()) < config.unrelated_below:
-        return Selection(
-            {}, "neither the answer nor the question matches any node of the chart", "unrelated", tools.trace
-        )
+    if _matches_nothing(g, config):
+        return _no_match(tools)
     if embedder is None:  # the scorer was trained with MiniLM features; without them its inputs are out of range
         sel = _content_question(graph, question, g, tools, config)
         sel.warnings.append("no embeddings: content question answered by the symbolic rules, not the learned scorer")
@@ -168,18 +182,14 @@ def learned_policy(
     keep = [i for i in np.argsort(-probs, kind="stable") if probs[i] >= scorer.threshold] or [int(np.argmax(probs))]
     chosen = {g.node_ids[i]: float(probs[i]) for i in keep}
     top = np.argsort(-probs, kind="stable")[:5]
-    tools.trace.append(
-        ToolCall(
-            tool="score_nodes",
-            args={"threshold": scorer.threshold},
-            result={g.node_ids[i]: round(float(probs[i]), 4) for i in top},
-        )
+    tools.record(
+        "score_nodes", {"threshold": scorer.threshold}, {g.node_ids[i]: round(float(probs[i]), 4) for i in top}
     )
     reason = [f"scorer selects {', '.join(chosen)}"]
     if config.join_counted_paths and _COUNTING.search(normalise(question)):
         path = counted_path(graph, g, chosen)
         if path:
-            tools.call("shortest_path", source=path[0], target=path[-1])
+            tools.record("shortest_path", {"source": path[0], "target": path[-1]}, path)
             for n in path:
                 chosen.setdefault(n, float(probs[g.node_ids.index(n)]))
             reason.append(f"the question counts the steps along {' -> '.join(path)}")
@@ -193,7 +203,7 @@ def learned_policy(
                 continue
             path = queries.shortest_path(graph, a, b)
             if 2 < len(path) <= 3 and any(n not in chosen for n in path):
-                tools.call("shortest_path", source=a, target=b)
+                tools.record("shortest_path", {"source": a, "target": b}, path)
                 for n in path[1:-1]:
                     chosen.setdefault(n, float(probs[g.node_ids.index(n)]))
                 reason.append(f"joined {' -> '.join(path)}")
@@ -254,7 +264,7 @@ def uncovered_claims(graph: Graph, answer: str, chosen: dict[str, float], *, min
         words = set(content_tokens(clause)) & vocab
         if len(words) < 2:
             continue
-        cov = lexical_scores([" ".join(t) for t in node_toks], " ".join(words))[1]
+        cov = token_coverage(node_toks, words)[1]
         if max((cov[ids.index(n)] for n in chosen), default=0.0) >= 0.5:
             continue
         best = int(np.argmax(cov))
@@ -371,12 +381,10 @@ def _next_steps_question(graph, question, answer, g, tools, embedder) -> Selecti
 
 # ---------------------------------------------------------------------- content questions
 def _content_question(graph: Graph, question: str, g: Grounding, tools: Toolbox, cfg: PlannerConfig) -> Selection:
+    if _matches_nothing(g, cfg) or not content_tokens(question + " "):
+        return _no_match(tools)
     ids = g.node_ids
     sa, sq = g.score_answer(), g.score_question()
-    if max(sa.max(), sq.max()) < cfg.unrelated_below or not content_tokens(question + " "):
-        return Selection(
-            {}, "neither the answer nor the question matches any node of the chart", "unrelated", tools.trace
-        )
     order = list(np.argsort(-sa, kind="stable"))
     top = float(sa[order[0]])
     anchors = [int(i) for i in order[: cfg.max_anchors] if sa[i] >= max(cfg.anchor_ratio * top, cfg.anchor_floor)]

@@ -14,10 +14,11 @@ from flowpath.agent.grounding import ground
 from flowpath.agent.planner import Toolbox, structural_selection
 from flowpath.agent.scorer import NodeScorer, fit_scorer
 from flowpath.bench.dataset import BenchItem
+from flowpath.bench.scoring import Counts
 from graphsolvers.graph import Graph
 from graphsolvers.mermaid import parse_mermaid
 
-__all__ = ["Example", "build_examples", "chart_folds", "out_of_fold_scorers"]
+__all__ = ["Example", "build_examples", "chart_folds", "out_of_fold_counts", "out_of_fold_scorers"]
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +87,22 @@ def out_of_fold_scorers(
         )
         log.info("fold %d: trained on %d questions", f, len(train))
     return fold_of, scorers
+
+
+def out_of_fold_counts(examples: list[Example], fold_of: dict[str, int], scorers: list[NodeScorer]) -> Counts:
+    """Micro counts of each example scored by the scorer of its own (held-out) fold, before path joining.
+
+    Each question keeps at least its best node; gold ids that are not nodes of the chart (defects of
+    the gold data) still count as misses.
+    """
+    counts = Counts()
+    for e in examples:
+        scorer = scorers[fold_of[e.item.key]]
+        probs = scorer.predict(e.features)
+        pred = probs >= scorer.threshold
+        if not pred.any():
+            pred[int(probs.argmax())] = True
+        gold = e.labels > 0
+        outside = len(set(e.item.attribution) - set(e.graph.node_ids))
+        counts.add(int((pred & gold).sum()), int((pred & ~gold).sum()), int((~pred & gold).sum()) + outside)
+    return counts

@@ -8,7 +8,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -88,7 +87,6 @@ def run_bench(
     *,
     agent: FlowPathAgent,
     source: GraphSource = "mermaid",
-    data: Path | None = None,
     graph_for: Callable[[BenchItem], Graph] | None = None,
     gold_boxes_for: Callable[[str], dict[str, tuple[float, float, float, float]]] | None = None,
     scorer_for: Callable[[str], object] | None = None,

@@ -27,6 +27,7 @@ from typing import Any
 from flowpath.tools.errors import ToolInputError, UnknownHandleError
 from graphsolvers.errors import ToolkitError
 from graphsolvers.graph import Graph
+from graphsolvers.io import GRAPH_SUFFIXES
 
 __all__ = [
     "GRAPH_REF_HELP",
@@ -39,7 +40,6 @@ __all__ = [
 ]
 
 HANDLE_PREFIX = "graph-"
-GRAPH_SUFFIXES = {".json", ".mmd", ".mermaid"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 _MERMAID_HEADERS = ("flowchart", "graph", "---", "%%")
 

@@ -212,3 +212,18 @@ def test_bench_on_dev_subset(feb_dev: Path, tmp_path: Path) -> None:
     agent_f1 = float(all_row.split("|")[5])
     assert agent_f1 > 0.55, all_row  # lexical-only agent on the first 40 dev questions
     assert "Worst" in report.read_text()
+
+
+def test_out_of_fold_counts_score_each_chart_with_its_own_fold(chart: Graph) -> None:
+    from flowpath.agent.train import Example, out_of_fold_counts
+    from flowpath.bench.dataset import BenchItem
+
+    def example(key: str, gold: list[str]) -> Example:
+        item = BenchItem(id=key, key=key, mermaid="", q="q", a1="a", type="fact_retrieval", attribution=gold,
+                         domain="code")  # fmt: skip
+        labels = np.array([n in gold for n in chart.node_ids], dtype=np.float32)
+        return Example(item, chart, np.zeros((len(chart.nodes), 1), np.float32), labels)
+
+    examples = [example("k1", ["J"]), example("k2", ["H", "ZZ"])]  # ZZ: a gold id the chart lacks
+    counts = out_of_fold_counts(examples, {"k1": 0, "k2": 1}, [_FixedScorer(chart, "J"), _FixedScorer(chart, "K")])
+    assert (counts.tp, counts.fp, counts.fn) == (1, 1, 2)  # k1 right; k2 picks K, misses H and ZZ
