@@ -507,6 +507,7 @@ def _train_scorer(args: argparse.Namespace) -> int:
     final = fit_scorer(
         [e.features for e in examples],
         [e.labels for e in examples],
+        [e.graph for e in examples],
         seed=args.seed,
         epochs=args.epochs,
         trained_on=sorted(fold_of),

@@ -48,6 +48,7 @@ class PlannerConfig:
     join_counted_paths: bool = True  # learned policy: "how many steps from X to Y" grounds every step between
     cover_claims: bool = True  # learned policy: add the node a clause of the answer names when nothing covers it
     claim_match: float = 0.6  # ... if that node covers at least this share of the clause's weighted words
+    join_within: int = 2  # learned policy: chosen nodes at most this many edges apart are joined (0: never)
 
 
 @dataclass
@@ -161,7 +162,8 @@ def learned_policy(
     """Structural intents as in :func:`symbolic_policy`; content questions by the learned node scorer.
 
     The scorer's probabilities pick the nodes (at least the best one); selected nodes at most two
-    edges apart are then joined along the flow so the attribution is a connected explanation.
+    edges apart (``config.join_within``) are then joined along the flow so the attribution is a
+    connected explanation.
     """
     from flowpath.agent.features import node_features
     from flowpath.agent.scorer import load_scorer
@@ -178,7 +180,7 @@ def learned_policy(
         sel.warnings.append("no embeddings: content question answered by the symbolic rules, not the learned scorer")
         return sel
     scorer = scorer or load_scorer()
-    probs = scorer.predict(node_features(graph, question, answer, g))
+    probs = scorer.predict(node_features(graph, question, answer, g), graph)
     keep = [i for i in np.argsort(-probs, kind="stable") if probs[i] >= scorer.threshold] or [int(np.argmax(probs))]
     chosen = {g.node_ids[i]: float(probs[i]) for i in keep}
     top = np.argsort(-probs, kind="stable")[:5]
@@ -202,7 +204,7 @@ def learned_policy(
             if a == b:
                 continue
             path = queries.shortest_path(graph, a, b)
-            if 2 < len(path) <= 3 and any(n not in chosen for n in path):
+            if 2 < len(path) <= config.join_within + 1 and any(n not in chosen for n in path):
                 tools.record("shortest_path", {"source": a, "target": b}, path)
                 for n in path[1:-1]:
                     chosen.setdefault(n, float(probs[g.node_ids.index(n)]))

@@ -80,6 +80,7 @@ def out_of_fold_scorers(
             fit_scorer(
                 [e.features for e in train],
                 [e.labels for e in train],
+                [e.graph for e in train],
                 seed=seed,
                 epochs=epochs,
                 trained_on=sorted({e.item.key for e in train}),
@@ -98,7 +99,7 @@ def out_of_fold_counts(examples: list[Example], fold_of: dict[str, int], scorers
     counts = Counts()
     for e in examples:
         scorer = scorers[fold_of[e.item.key]]
-        probs = scorer.predict(e.features)
+        probs = scorer.predict(e.features, e.graph)
         pred = probs >= scorer.threshold
         if not pred.any():
             pred[int(probs.argmax())] = True

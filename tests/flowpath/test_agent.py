@@ -84,7 +84,7 @@ class _FixedScorer:
     def __init__(self, graph: Graph, favourite: str) -> None:
         self.ids, self.favourite = graph.node_ids, favourite
 
-    def predict(self, features):
+    def predict(self, features, graph):
         return np.array([0.9 if i == self.favourite else 0.1 for i in self.ids])
 
 
@@ -227,3 +227,44 @@ def test_out_of_fold_counts_score_each_chart_with_its_own_fold(chart: Graph) -> 
     examples = [example("k1", ["J"]), example("k2", ["H", "ZZ"])]  # ZZ: a gold id the chart lacks
     counts = out_of_fold_counts(examples, {"k1": 0, "k2": 1}, [_FixedScorer(chart, "J"), _FixedScorer(chart, "K")])
     assert (counts.tp, counts.fp, counts.fn) == (1, 1, 2)  # k1 right; k2 picks K, misses H and ZZ
+
+
+def test_the_scorer_reads_the_charts_edges() -> None:
+    """A node's score depends on its neighbours: the label sits on a node's successor only."""
+    from flowpath.agent.features import FEATURE_NAMES
+    from flowpath.agent.scorer import fit_scorer
+    from graphsolvers.mermaid import parse_mermaid
+
+    chain = parse_mermaid('flowchart TD\n A["a"] --> B["b"] --> C["c"] --> D["d"]')
+    rng = np.random.default_rng(0)
+    xs, ys = [], []
+    for _ in range(40):
+        x = rng.normal(size=(4, len(FEATURE_NAMES))).astype(np.float32)
+        hot = int(rng.integers(1, 4))
+        x[:, 0] = 0.0
+        x[hot, 0] = 3.0  # a strong signal on one node; the gold node is the one before it
+        xs.append(x)
+        ys.append(np.eye(4, dtype=np.float32)[hot - 1])
+    scorer = fit_scorer(xs, ys, [chain] * 40, epochs=60, models=1)
+    x = np.zeros((4, len(FEATURE_NAMES)), dtype=np.float32)
+    x[2, 0] = 3.0
+    assert int(np.argmax(scorer.predict(x, chain))) == 1
+    reversed_chain = parse_mermaid('flowchart TD\n D["d"] --> C["c"] --> B["b"] --> A["a"]')
+    rows = [reversed_chain.node_ids.index(n) for n in chain.node_ids]
+    assert reversed_chain.node_ids[int(np.argmax(scorer.predict(x[np.argsort(rows)], reversed_chain)))] != "B"
+
+
+def test_scorer_rejects_rows_that_do_not_fit_the_chart(chart: Graph, tmp_path: Path) -> None:
+    import torch
+
+    from flowpath.agent.features import FEATURE_NAMES
+    from flowpath.agent.scorer import load_scorer
+    from flowpath.errors import FlowpathError
+
+    scorer = load_scorer()
+    with pytest.raises(FlowpathError, match="feature rows"):
+        scorer.predict(np.zeros((len(chart.nodes) + 1, len(FEATURE_NAMES)), dtype=np.float32), chart)
+    old = tmp_path / "old.pt"
+    torch.save({"state_dict": {}, "features": list(FEATURE_NAMES)}, old)  # the single-MLP format of earlier versions
+    with pytest.raises(FlowpathError, match="retrain"):
+        load_scorer(old)
