@@ -79,20 +79,26 @@ def token_coverage(node_toks: list[set[str]], text_toks: set[str]) -> tuple[np.n
 
 
 def same_word(a: str, b: str) -> bool:
-    """Whether two stems name the same word, allowing one to be a clipped prefix of the other (≥ 5 letters).
+    """Whether two stems name the same word, allowing for labels clipped or misread at their end.
 
-    Rendered charts and OCR clip the ends of long labels ("stirre" for "stirrer"); a long enough
-    prefix still identifies the word.
+    Rendered charts and OCR clip the ends of long labels ("stirre" for "stirrer", "backin" for
+    "backing") or misread a half-visible last letter ("constructior"). A stem matches another that
+    it starts (five letters or more, or four when at most two letters are missing), and two long
+    stems match when only their last letters differ.
 
     Examples
     --------
     >>> same_word("stirr", "stirrer"), same_word("card", "cardboard"), same_word("email", "email")
     (True, False, True)
+    >>> same_word("back", "backin"), same_word("constructior", "construction"), same_word("time", "tire")
+    (True, True, False)
     """
     if a == b:
         return True
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    return len(short) >= 5 and long_.startswith(short)
+    if long_.startswith(short):
+        return len(short) >= 5 or (len(short) >= 4 and len(long_) - len(short) <= 2)
+    return len(a) == len(b) >= 6 and a[:-1] == b[:-1]
 
 
 def ground(graph: Graph, question: str, answer: str, embedder: Embedder | None) -> Grounding:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,8 @@ from graphsolvers.graph import Graph
 __all__ = ["PlannerConfig", "Selection", "Toolbox", "learned_policy", "structural_selection", "symbolic_policy"]
 
 _NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "next": 1}
+NEAR_EXACT = 0.9
+"""Character-level similarity (difflib ratio) at which a quoted name resolves to a node read from an image."""
 _CONDITION = re.compile(r"\b(if|when|whether|unless|otherwise|in case|in the event|not|no|yes|fails?|instead)\b")
 
 
@@ -277,11 +280,16 @@ def uncovered_claims(graph: Graph, answer: str, chosen: dict[str, float], *, min
 
 # ---------------------------------------------------------------------- node resolution
 def _resolve(graph: Graph, span: str, embedder: Embedder | None) -> list[str]:
-    """Nodes whose text the quoted ``span`` names: every exact match, else the single closest match."""
+    """Nodes whose text the quoted ``span`` names: every exact match, else the node spelled almost the same,
+    else the single closest match by words and meaning."""
     want = normalise(span).strip(" .?!\"'")
     exact = [n.id for n in graph.nodes if normalise(n.text).strip(" .?!\"'") == want]
     if exact:
         return exact
+    # a label read from an image may differ by a clipped or misread letter or two
+    ratio = [SequenceMatcher(None, want, normalise(n.text).strip(" .?!\"':")).ratio() for n in graph.nodes]
+    if max(ratio, default=0.0) >= NEAR_EXACT:
+        return [graph.nodes[int(np.argmax(ratio))].id]
     texts = [n.text for n in graph.nodes]
     cov_node, cov_text = lexical_scores(texts, span)
     score = 0.5 * (cov_node + cov_text)
