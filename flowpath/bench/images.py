@@ -18,11 +18,12 @@ from pathlib import Path
 from flowpath.bench.dataset import BenchItem
 from flowpath.bench.gold import Box, load_gold_boxes
 from flowpath.errors import DataError
+from flowpath.vision.parse import PARSER_VERSION
 from graphsolvers.cli_support import write_atomic
 from graphsolvers.errors import ToolkitError
 from graphsolvers.graph import Graph
 
-__all__ = ["ImageSources", "image_sources", "parse_charts"]
+__all__ = ["ImageSources", "cache_name", "image_sources", "parse_charts"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,17 @@ def _parse_one(path: str) -> tuple[str, str | None]:
         return "", str(e)
 
 
+def cache_name(image_bytes: bytes) -> str:
+    """The parse-cache file name of an image: its SHA-256 and the parser version that read it.
+
+    Examples
+    --------
+    >>> cache_name(b"abc")[:16], cache_name(b"abc").endswith(f".v{PARSER_VERSION}.json")
+    ('ba7816bf8f01cfea', True)
+    """
+    return f"{hashlib.sha256(image_bytes).hexdigest()}.v{PARSER_VERSION}.json"
+
+
 def parse_charts(
     paths: dict[str, Path],
     *,
@@ -71,7 +83,8 @@ def parse_charts(
     workers : int
         Processes to parse in (each loads the OCR model once).
     cache : Path, optional
-        Folder of ``<sha256>.json`` parsed graphs; hits skip parsing, misses are written after parsing.
+        Folder of parsed graphs named by :func:`cache_name`; hits skip parsing, misses are written after
+        parsing. Graphs from an older parser version are not reused.
     progress : callable
         Called with the number of charts just finished.
     """
@@ -83,7 +96,7 @@ def parse_charts(
             errors[key] = f"no image at {path}"
             progress(1)
             continue
-        cached = cache / f"{hashlib.sha256(path.read_bytes()).hexdigest()}.json" if cache else None
+        cached = cache / cache_name(path.read_bytes()) if cache else None
         if cached is not None and cached.is_file():
             graphs[key] = Graph.from_json(cached.read_text(encoding="utf-8"))
             progress(1)

@@ -5,6 +5,6 @@
 """
 
 from flowpath.vision.image import MAX_PIXELS, load_image
-from flowpath.vision.parse import parse_image
+from flowpath.vision.parse import PARSER_VERSION, parse_image
 
-__all__ = ["MAX_PIXELS", "load_image", "parse_image"]
+__all__ = ["MAX_PIXELS", "PARSER_VERSION", "load_image", "parse_image"]

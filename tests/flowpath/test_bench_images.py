@@ -35,6 +35,10 @@ def test_parse_cache_is_written_then_used(tmp_path: Path, monkeypatch) -> None:
     again, _ = parse_charts({"k": SAMPLE_PNG}, cache=tmp_path / "cache")
     assert again["k"] == graphs["k"]
 
+    monkeypatch.setattr(images, "PARSER_VERSION", images.PARSER_VERSION + 1)  # a newer parser ignores old entries
+    with pytest.raises(AssertionError, match="parsed again"):
+        parse_charts({"k": SAMPLE_PNG}, cache=tmp_path / "cache")
+
 
 def test_unreadable_chart_becomes_an_error_not_a_crash(tmp_path: Path) -> None:
     bad = tmp_path / "bad.png"
