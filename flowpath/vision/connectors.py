@@ -43,6 +43,7 @@ class Trace:
     directed: bool = True
     ends: tuple[int, int] = (-1, -1)  # contact indices at source and target
     contrast: float = 1.0  # ink at the head over ink at the tail
+    sure: bool = True  # an end passed the arrowhead test on its own (else the direction is a guess)
 
 
 @dataclass
@@ -196,6 +197,7 @@ def trace_edges(maps: _Maps, contacts: list[Contact], *, stroke: int) -> list[Tr
             directed=directed,
             ends=(ends[0] if ends[0] is not None else -1, ends[1] if ends[1] is not None else -1),
             contrast=contrast,
+            sure=directed and (c.head or (other is not None and other.head)),
         )
         logger.debug("contact %d: %d -> %d (%d labels)", ci, src, dst, len(labels))
     for (a, b), t in list(found.items()):
@@ -205,7 +207,32 @@ def trace_edges(maps: _Maps, contacts: list[Contact], *, stroke: int) -> list[Tr
         # the same connector read both ways: one of the two readings shares a contact in the opposite role
         if t.ends[0] == back.ends[1] or t.ends[1] == back.ends[0]:
             del found[(b, a) if back.contrast < t.contrast else (a, b)]
-    return list(found.values())
+    return _follow_the_flow(list(found.values()))
+
+
+def _follow_the_flow(traces: list[Trace]) -> list[Trace]:
+    """Orient connectors whose direction is a guess along the chart's flow.
+
+    Where neither end of a connector shows an arrowhead on its own (tiny heads drawn into a thick
+    border, or none at all), the ink contrast between its ends is a weak cue. The connectors
+    whose heads are plain to see give the chart's direction of flow (top to bottom, left to right,
+    …; top to bottom when none is plain); a guessed connector runs the way that agrees with it.
+    """
+    flow = np.zeros(2)
+    for t in traces:
+        if t.sure:
+            v = np.subtract(t.polyline[-1], t.polyline[0])
+            flow += v / (np.linalg.norm(v) or 1.0)
+    if np.linalg.norm(flow) < 1e-6:
+        flow = np.array([0.0, 1.0])
+    seen = {(t.source, t.target) for t in traces}
+    out = []
+    for t in traces:
+        v = np.subtract(t.polyline[-1], t.polyline[0])
+        if not t.sure and float(v @ flow) < 0 and (t.target, t.source) not in seen:
+            t = Trace(t.target, t.source, t.polyline[::-1], t.labels, t.directed, t.ends[::-1], 1 / t.contrast, False)
+        out.append(t)
+    return out
 
 
 def _head_near(heads, node: int, p: tuple[float, float], radius: float) -> bool:
