@@ -20,3 +20,22 @@ def test_sample_finds_every_edge_including_the_loop_past_a_box_corner():
     assert ("Email the customer to update payment details", "Charge the customer's card") in found
     assert not any(e.attrs.get("arrow") == "none" for e in graph.edges)
     assert {(gtext[e.source], gtext[e.target]) for e in gold.edges} <= found
+
+
+def test_connectors_without_a_visible_head_follow_the_charts_flow():
+    from flowpath.vision.connectors import Trace, _follow_the_flow
+
+    down = [Trace(0, 1, [(10, 10), (10, 50)]), Trace(1, 2, [(10, 60), (10, 100)])]
+    guessed_up = Trace(3, 2, [(40, 200), (40, 120)], sure=False)  # no head seen; ink contrast said "up"
+    loop = Trace(2, 0, [(10, 100), (60, 10)])  # a plain head: a loop back up stays as drawn
+    pair = Trace(4, 5, [(90, 90), (90, 10)], sure=False)
+    pair_back = Trace(5, 4, [(95, 10), (95, 90)])  # both directions drawn: nothing to flip
+    out = _follow_the_flow([*down, guessed_up, loop, pair, pair_back])
+    ends = [(t.source, t.target) for t in out]
+    assert ends == [(0, 1), (1, 2), (2, 3), (2, 0), (4, 5), (5, 4)]
+    assert out[2].polyline == [(40, 120), (40, 200)] and not out[2].sure
+    # a left-to-right chart flows along x; with no plain head anywhere, top to bottom
+    lr = _follow_the_flow([Trace(0, 1, [(0, 5), (50, 5)]), Trace(2, 1, [(120, 5), (60, 5)], sure=False)])
+    assert [(t.source, t.target) for t in lr] == [(0, 1), (1, 2)]
+    none_sure = _follow_the_flow([Trace(0, 1, [(0, 90), (0, 10)], sure=False)])
+    assert [(t.source, t.target) for t in none_sure] == [(1, 0)]
