@@ -210,21 +210,26 @@ def trace_edges(maps: _Maps, contacts: list[Contact], *, stroke: int) -> list[Tr
     return _follow_the_flow(list(found.values()))
 
 
+MIN_SURE = 2
+"""Connectors with a plain head needed before the chart's flow direction orients the others."""
+
+
 def _follow_the_flow(traces: list[Trace]) -> list[Trace]:
     """Orient connectors whose direction is a guess along the chart's flow.
 
     Where neither end of a connector shows an arrowhead on its own (tiny heads drawn into a thick
     border, or none at all), the ink contrast between its ends is a weak cue. The connectors
     whose heads are plain to see give the chart's direction of flow (top to bottom, left to right,
-    …; top to bottom when none is plain); a guessed connector runs the way that agrees with it.
+    …); a guessed connector runs the way that agrees with it. With fewer than :data:`MIN_SURE`
+    plain heads the flow is unknown and the guesses stay as they are.
     """
     flow = np.zeros(2)
     for t in traces:
         if t.sure:
             v = np.subtract(t.polyline[-1], t.polyline[0])
             flow += v / (np.linalg.norm(v) or 1.0)
-    if np.linalg.norm(flow) < 1e-6:
-        flow = np.array([0.0, 1.0])
+    if sum(t.sure for t in traces) < MIN_SURE or np.linalg.norm(flow) < 1e-6:
+        return traces  # too few plain heads to tell which way the chart flows
     seen = {(t.source, t.target) for t in traces}
     out = []
     for t in traces:

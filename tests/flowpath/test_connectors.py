@@ -34,8 +34,13 @@ def test_connectors_without_a_visible_head_follow_the_charts_flow():
     ends = [(t.source, t.target) for t in out]
     assert ends == [(0, 1), (1, 2), (2, 3), (2, 0), (4, 5), (5, 4)]
     assert out[2].polyline == [(40, 120), (40, 200)] and not out[2].sure
-    # a left-to-right chart flows along x; with no plain head anywhere, top to bottom
-    lr = _follow_the_flow([Trace(0, 1, [(0, 5), (50, 5)]), Trace(2, 1, [(120, 5), (60, 5)], sure=False)])
-    assert [(t.source, t.target) for t in lr] == [(0, 1), (1, 2)]
-    none_sure = _follow_the_flow([Trace(0, 1, [(0, 90), (0, 10)], sure=False)])
-    assert [(t.source, t.target) for t in none_sure] == [(1, 0)]
+    # a left-to-right chart flows along x
+    lr = [
+        Trace(0, 1, [(0, 5), (50, 5)]),
+        Trace(1, 2, [(60, 5), (110, 5)]),
+        Trace(3, 2, [(220, 5), (120, 5)], sure=False),
+    ]
+    assert [(t.source, t.target) for t in _follow_the_flow(lr)] == [(0, 1), (1, 2), (2, 3)]
+    # with fewer than two plain heads the chart's flow is unknown: guesses stay as they are
+    few = [Trace(0, 1, [(0, 5), (50, 5)]), Trace(3, 2, [(220, 5), (120, 5)], sure=False)]
+    assert [(t.source, t.target) for t in _follow_the_flow(few)] == [(0, 1), (3, 2)]
