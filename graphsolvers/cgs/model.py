@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -43,12 +43,36 @@ def segment_softmax(score: torch.Tensor, index: torch.Tensor, num_segments: int)
     >>> segment_softmax(torch.tensor([[0.0], [0.0], [1.0]]), torch.tensor([0, 0, 1]), 2).flatten().tolist()
     [0.5, 0.5, 1.0]
     """
-    idx = index.unsqueeze(1).expand_as(score)
-    top = torch.full((num_segments, score.shape[1]), -torch.inf, dtype=score.dtype, device=score.device)
-    top = top.scatter_reduce(0, idx, score, reduce="amax", include_self=True)
-    ex = torch.exp(score - top.index_select(0, index))
-    total = torch.zeros_like(top).index_add_(0, index, ex)
-    return ex / total.index_select(0, index)
+    return _SegmentSoftmax.apply(score, index, num_segments)
+
+
+class _SegmentSoftmax(torch.autograd.Function):
+    """Segment softmax with a hand-written backward ``p ⊙ (g − Σ_segment p ⊙ g)``.
+
+    The per-segment maximum is a constant shift (softmax does not depend on it), so no gradient
+    flows through it; autograd would otherwise differentiate the ``amax`` scatter and the division
+    separately, several passes over the ``E × H`` entries each.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, score: torch.Tensor, index: torch.Tensor, num_segments: int) -> torch.Tensor:
+        idx = index.unsqueeze(1).expand_as(score)
+        top = torch.full((num_segments, score.shape[1]), -torch.inf, dtype=score.dtype, device=score.device)
+        top = top.scatter_reduce(0, idx, score, reduce="amax", include_self=True)
+        p = (score - top.index_select(0, index)).exp_()
+        total = torch.zeros_like(top).index_add_(0, index, p)
+        p = p.div_(total.index_select(0, index))
+        ctx.save_for_backward(p, index)
+        ctx.num_segments = num_segments
+        return p
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, g: torch.Tensor):
+        p, index = ctx.saved_tensors
+        pg = p * g
+        total = torch.zeros(ctx.num_segments, p.shape[1], dtype=p.dtype, device=p.device).index_add_(0, index, pg)
+        return pg.sub_(p * total.index_select(0, index)), None, None
 
 
 def _mlp(dims: list[int]) -> nn.Sequential:
@@ -253,30 +277,32 @@ class CGS(nn.Module):
         return z, enc
 
     def _solve(self, op: GraphLinearMap, enc: EncoderOutput, x0: torch.Tensor) -> torch.Tensor:
-        phi = torch.tanh if self.activation == "tanh" else (lambda z: z)
-
+        """Fixed point (N, M) of the heads; solved head-major, ``(M, N)``, the CSR's own layout."""
         fast = op.bind(enc.coeff)  # CSR for the many products of the forward and adjoint solves
+        tanh = self.activation == "tanh"
 
-        def f(x: torch.Tensor, coeff: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        def f(xt: torch.Tensor, coeff: torch.Tensor, bias_t: torch.Tensor) -> torch.Tensor:
             if torch.is_grad_enabled() and coeff.requires_grad:
-                return phi(op.matvec(coeff, x) + bias)
-            return phi(fast.matvec(x) + bias)
+                out = fast.matvec_heads_diff(coeff, xt) + bias_t
+            else:
+                out = fast.matvec_heads(xt, add=bias_t)
+            return torch.tanh(out) if tanh else out
 
-        def f_x_vjp(x: torch.Tensor, inputs: list[torch.Tensor], u: torch.Tensor) -> torch.Tensor:
-            if self.activation == "tanh":
-                u = u * (1 - f(x, *inputs) ** 2)
-            return fast.rmatvec(u)
+        def f_x_vjp(xt: torch.Tensor, inputs: list[torch.Tensor], u: torch.Tensor) -> torch.Tensor:
+            if tanh:
+                u = u * (1 - f(xt, *inputs) ** 2)
+            return fast.rmatvec_heads(u)
 
-        z, self.last_stats = implicit_fixed_point(
+        zt, self.last_stats = implicit_fixed_point(
             f,
-            x0,
-            [enc.coeff, enc.bias],
+            x0.T.contiguous(),
+            [enc.coeff, enc.bias.T.contiguous()],
             solver=self.solver,
             max_iter=self.max_iter,
             tol=self.tol,
             f_x_vjp=f_x_vjp,
         )
-        return z
+        return zt.T
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         z, enc = self.fixed_point(batch)
