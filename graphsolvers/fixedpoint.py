@@ -288,7 +288,7 @@ class _ImplicitFixedPoint(torch.autograd.Function):
         x_star, *inputs = ctx.saved_tensors
         f, cfg = ctx.f, ctx.cfg
         with torch.enable_grad():
-            x_ = x_star.detach().requires_grad_(True)
+            x_ = x_star.detach().requires_grad_(cfg.f_x_vjp is None)  # J_xᵀu by autograd only without f_x_vjp
             ins = [t.detach().requires_grad_(t.requires_grad) if t.is_floating_point() else t for t in inputs]
             fx = f(x_, *ins)
         if cfg.f_x_vjp is not None:
@@ -443,19 +443,56 @@ class GraphLinearMap:
 
 
 class BoundGraphMap:
-    """A :class:`GraphLinearMap` with its weights fixed in block-diagonal CSR matrices (see ``bind``)."""
+    """A :class:`GraphLinearMap` with its weights fixed in block-diagonal CSR matrices (see ``bind``).
+
+    Besides :meth:`matvec` / :meth:`rmatvec` on node-major ``(N, M)`` tensors it works on
+    **head-major** ``(M, N)`` tensors (:meth:`matvec_heads`, :meth:`rmatvec_heads`,
+    :meth:`matvec_heads_diff`): row ``m`` is head ``m``, which is the CSR's own vector layout, so a
+    solve in that layout needs no transposed copies and all its elementwise work is contiguous.
+    ``γ`` is folded into the stored values.
+    """
 
     def __init__(self, op: GraphLinearMap, weight: torch.Tensor) -> None:
         self.op, self.weight = op, weight
         self._csr: dict[str, torch.Tensor] = {}
 
     def matvec(self, x: torch.Tensor) -> torch.Tensor:
-        """``γ · A · x``."""
-        return self.op.gamma * _csr_apply(self._matrix("fwd"), x)
+        """``γ · A · x`` for ``x`` of shape ``(N, M)``."""
+        return self.matvec_heads(x.T.contiguous()).T
 
     def rmatvec(self, u: torch.Tensor) -> torch.Tensor:
-        """``γ · Aᵀ · u``."""
-        return self.op.gamma * _csr_apply(self._matrix("bwd"), u)
+        """``γ · Aᵀ · u`` for ``u`` of shape ``(N, M)``."""
+        return self.rmatvec_heads(u.T.contiguous()).T
+
+    def matvec_heads(self, xt: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
+        """``γ · A_m · xt[m]`` for every head, ``xt`` head-major ``(M, N)``; plus ``add`` (M, N) if given.
+
+        One CSR product (``addmv`` when ``add`` is given), result contiguous ``(M, N)``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> op = GraphLinearMap(torch.tensor([[0, 1], [1, 2]]), 3, gamma=0.5)   # 0 -> 1 -> 2
+        >>> op.bind(torch.ones(2, 1)).matvec_heads(torch.tensor([[2.0, 4.0, 0.0]]), add=torch.ones(1, 3)).tolist()
+        [[1.0, 2.0, 3.0]]
+        """
+        return _csr_apply_heads(self._matrix("fwd"), xt, add)
+
+    def rmatvec_heads(self, ut: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
+        """``γ · A_mᵀ · ut[m]`` for every head (head-major ``(M, N)``), plus ``add`` if given."""
+        return _csr_apply_heads(self._matrix("bwd"), ut, add)
+
+    def matvec_heads_diff(self, weight: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
+        """:meth:`matvec_heads`, differentiable in ``weight`` (E, M) and ``xt`` (M, N).
+
+        ``weight`` must be the tensor this operator was bound to (it only routes the gradient:
+        the product itself uses the stored CSR values). The forward pass is one CSR product; the
+        backward pass gives ``∂/∂xt`` by one transposed CSR product and ``∂/∂weight[e, m] =
+        γ · g[m, dst_e] · xt[m, src_e]`` by two gathers — no ``index_add`` over the edges.
+        """
+        if weight.shape != self.weight.shape:
+            raise ValueError(f"weight has shape {tuple(weight.shape)}, but the bound one {tuple(self.weight.shape)}")
+        return _BoundMatvec.apply(self, weight, xt)
 
     def _matrix(self, key: str) -> torch.Tensor:
         if key not in self._csr:
@@ -469,7 +506,9 @@ class BoundGraphMap:
             col_m = (col.unsqueeze(0) + offsets.unsqueeze(1) * n).reshape(-1)
             if n_heads * max(n, n_edges) < 2**31 - 1:  # 32-bit indices: half the memory, faster products
                 crow_m, col_m = crow_m.to(torch.int32), col_m.to(torch.int32)
-            values = weight.index_select(0, perm).T.reshape(-1)
+            values = weight.T.index_select(1, perm).reshape(-1)  # head-major, γ folded in below
+            if self.op.gamma != 1.0:
+                values = values * self.op.gamma
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
                 self._csr[key] = torch.sparse_csr_tensor(
@@ -485,14 +524,40 @@ def _csr_pattern(rows: torch.Tensor, cols: torch.Tensor, n: int) -> tuple[torch.
     return perm, crow, cols[perm]
 
 
-def _csr_apply(csr: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    n_heads = x.shape[1]
-    flat = x.T.reshape(-1)
+def _csr_apply_heads(csr: torch.Tensor, xt: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
+    flat = xt.reshape(-1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
         # CSR matrix-vector product: about a third faster than sparse.mm on a (M·N, 1) matrix on CPU
-        out = torch.mv(csr, flat) if csr.layout == torch.sparse_csr else csr @ flat
-    return out.reshape(n_heads, -1).T
+        out = torch.mv(csr, flat) if add is None else torch.addmv(add.reshape(-1), csr, flat)
+    return out.view(xt.shape)
+
+
+class _BoundMatvec(torch.autograd.Function):
+    """``BoundGraphMap.matvec_heads`` with gradients to the bound weights and the vector."""
+
+    @staticmethod
+    def forward(ctx: Any, bound: BoundGraphMap, weight: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
+        ctx.bound = bound
+        ctx.save_for_backward(xt)
+        return bound.matvec_heads(xt)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, g: torch.Tensor):
+        (xt,) = ctx.saved_tensors
+        bound: BoundGraphMap = ctx.bound
+        op = bound.op
+        g = g.contiguous()
+        grad_w = grad_x = None
+        if ctx.needs_input_grad[1]:  # (E, M): node-major copies of the (M, N) vectors are cheap, (E, M) ones not
+            gn, xn = g.T.contiguous(), xt.T.contiguous()
+            grad_w = gn.index_select(0, op.dst).mul_(xn.index_select(0, op.src))
+            if op.gamma != 1.0:
+                grad_w.mul_(op.gamma)
+        if ctx.needs_input_grad[2]:
+            grad_x = bound.rmatvec_heads(g)
+        return None, grad_w, grad_x
 
 
 # ---------------------------------------------------------------------------- plain API on a Graph

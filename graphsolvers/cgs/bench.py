@@ -80,17 +80,20 @@ def bench_one(
         op = GraphLinearMap(edge_index, n, gamma=gamma)
         fast = op.bind(coeff)
 
-        def f(x: torch.Tensor, c: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        # head-major (M, N) solve, the CSR's own layout, as in CGS
+        def f(xt: torch.Tensor, c: torch.Tensor, bt: torch.Tensor) -> torch.Tensor:
             if torch.is_grad_enabled() and c.requires_grad:
-                return op.matvec(c, x) + b
-            return fast.matvec(x) + b
+                return fast.matvec_heads_diff(c, xt) + bt
+            return fast.matvec_heads(xt, add=bt)
 
-        def vjp(x: torch.Tensor, inputs: list[torch.Tensor], u: torch.Tensor) -> torch.Tensor:
-            return fast.rmatvec(u)
+        def vjp(xt: torch.Tensor, inputs: list[torch.Tensor], u: torch.Tensor) -> torch.Tensor:
+            return fast.rmatvec_heads(u)
 
-        x, stats = implicit_fixed_point(
-            f, torch.zeros_like(bias), [coeff, bias], max_iter=max_iter, tol=tol, f_x_vjp=vjp
+        bias_t = bias.T.contiguous()
+        xt, stats = implicit_fixed_point(
+            f, torch.zeros_like(bias_t), [coeff, bias_t], max_iter=max_iter, tol=tol, f_x_vjp=vjp
         )
+        x = xt.T
     elif impl == "dense":
         A = torch.zeros(heads, n, n, device=dev).index_put(
             (torch.arange(heads, device=dev).repeat_interleave(e), dst.repeat(heads), src.repeat(heads)),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -31,7 +31,7 @@ from torch import nn
 from graphsolvers.cgs.data import GraphBatch
 from graphsolvers.fixedpoint import GraphLinearMap, SolverResult, implicit_fixed_point
 
-__all__ = ["CGS", "IGNN", "AttentionEncoder", "EncoderOutput", "StackedGNN", "segment_softmax"]
+__all__ = ["CGS", "IGNN", "AttentionEncoder", "EncoderOutput", "SlotLookahead", "StackedGNN", "segment_softmax"]
 
 
 def segment_softmax(score: torch.Tensor, index: torch.Tensor, num_segments: int) -> torch.Tensor:
@@ -43,12 +43,36 @@ def segment_softmax(score: torch.Tensor, index: torch.Tensor, num_segments: int)
     >>> segment_softmax(torch.tensor([[0.0], [0.0], [1.0]]), torch.tensor([0, 0, 1]), 2).flatten().tolist()
     [0.5, 0.5, 1.0]
     """
-    idx = index.unsqueeze(1).expand_as(score)
-    top = torch.full((num_segments, score.shape[1]), -torch.inf, dtype=score.dtype, device=score.device)
-    top = top.scatter_reduce(0, idx, score, reduce="amax", include_self=True)
-    ex = torch.exp(score - top.index_select(0, index))
-    total = torch.zeros_like(top).index_add_(0, index, ex)
-    return ex / total.index_select(0, index)
+    return _SegmentSoftmax.apply(score, index, num_segments)
+
+
+class _SegmentSoftmax(torch.autograd.Function):
+    """Segment softmax with a hand-written backward ``p ⊙ (g − Σ_segment p ⊙ g)``.
+
+    The per-segment maximum is a constant shift (softmax does not depend on it), so no gradient
+    flows through it; autograd would otherwise differentiate the ``amax`` scatter and the division
+    separately, several passes over the ``E × H`` entries each.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, score: torch.Tensor, index: torch.Tensor, num_segments: int) -> torch.Tensor:
+        idx = index.unsqueeze(1).expand_as(score)
+        top = torch.full((num_segments, score.shape[1]), -torch.inf, dtype=score.dtype, device=score.device)
+        top = top.scatter_reduce(0, idx, score, reduce="amax", include_self=True)
+        p = (score - top.index_select(0, index)).exp_()
+        total = torch.zeros_like(top).index_add_(0, index, p)
+        p = p.div_(total.index_select(0, index))
+        ctx.save_for_backward(p, index)
+        ctx.num_segments = num_segments
+        return p
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, g: torch.Tensor):
+        p, index = ctx.saved_tensors
+        pg = p * g
+        total = torch.zeros(ctx.num_segments, p.shape[1], dtype=p.dtype, device=p.device).index_add_(0, index, pg)
+        return pg.sub_(p * total.index_select(0, index)), None, None
 
 
 def _mlp(dims: list[int]) -> nn.Sequential:
@@ -116,14 +140,25 @@ class _CoefficientHeads(nn.Module):
         self.n_heads, self.key_dim = n_heads, key_dim
 
     def heads(
-        self, h: torch.Tensor, e: torch.Tensor, edge_attr: torch.Tensor, edge_index: torch.Tensor
+        self,
+        h: torch.Tensor,
+        e: torch.Tensor,
+        edge_attr: torch.Tensor,
+        edge_index: torch.Tensor,
+        extra: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> EncoderOutput:
-        """Edge coefficients and node biases of the ``M`` heads from node and edge embeddings."""
+        """Edge coefficients and node biases of the ``M`` heads from node and edge embeddings.
+
+        ``extra = (score (E, M), bias (N, M))`` is added to the attention scores before the softmax
+        and to the biases; the contraction does not depend on them (the softmax still sums to 1).
+        """
         src, dst = edge_index
         q = self.query(h)[dst].view(-1, self.n_heads, self.key_dim)
         k = self.key(torch.cat([h[src], e, edge_attr], dim=1)).view(-1, self.n_heads, self.key_dim)
         score = (q * k).sum(dim=2) / math.sqrt(self.key_dim)  # (E, M) dot-product attention
         gate, bias = self.node_head(h).split(self.n_heads, dim=1)
+        if extra is not None:
+            score, bias = score + extra[0], bias + extra[1]
         coeff = torch.sigmoid(gate).index_select(0, dst) * segment_softmax(score, dst, h.shape[0])
         return EncoderOutput(h=h, coeff=coeff, bias=bias, e=e)
 
@@ -150,26 +185,94 @@ class AttentionEncoder(_CoefficientHeads):
         return self.heads(h, e, edge_attr, edge_index)
 
 
+class SlotLookahead(nn.Module):
+    """One-edge lookahead over feature *slots*, shared across slots: a soft choice of one slot per node.
+
+    Node features ``(N, F)`` and edge features ``(E, Fe)`` are read as ``S`` slots of ``F/S`` and
+    ``Fe/S`` numbers (feature ``k·S + s`` is number ``k`` of slot ``s``). From the previous round's
+    fixed point, a scalar ``v_j = w·z_j`` per node is carried one edge ahead per slot,
+    ``a_{i,s} = Σ_{j→i} e_{ji,s} v_j``; one linear map, the same for every slot, scores each slot
+    from ``[x_{i,s}, a_{i,s}]``, and ``π_i = softmax_s(score)`` mixes per-slot linear terms into
+    every head's attention score (``Σ_s π_{i,s} W_e e_{ji,s}``) and bias (``Σ_s π_{i,s} W_x x_{i,s}``).
+    The weights are shared across slots, so the slots are interchangeable (a permutation of the slots
+    permutes nothing else) and a handful of numbers are learnt.
+
+    For MDP graphs with one slot per action (node ``[R(s, a), mask(s, a)]``, edge
+    ``[P(s'|s, a), ln P(s'|s, a)]``) this can express one step of policy iteration: slot scores
+    ``∝ R(s, a) + γ Σ_{s'} P(s'|s, a) v(s')`` pick the greedy action, the attention score becomes
+    ``ln P(s'|s, a)`` (softmax over the successors: the transition row) and the bias ``R(s, a)``, so the
+    next fixed point evaluates the improved policy.
+    """
+
+    def __init__(self, node_dim: int, edge_dim: int, *, n_slots: int, n_heads: int) -> None:
+        super().__init__()
+        if n_slots < 1 or node_dim % n_slots or edge_dim % n_slots:
+            raise ValueError(
+                f"lookahead_slots ({n_slots}) must divide both feature sizes (node {node_dim}, edge {edge_dim})"
+            )
+        self.n_slots, self.fn, self.fe = n_slots, node_dim // n_slots, edge_dim // n_slots
+        self.value = nn.Linear(n_heads, 1)
+        self.slot_score = nn.Linear(self.fn + self.fe, 1)
+        self.log_sharpness = nn.Parameter(torch.tensor(math.log(10.0)))
+        self.edge_term = nn.Linear(self.fe, n_heads, bias=False)
+        self.node_term = nn.Linear(self.fn, n_heads, bias=False)
+
+    def slots(self, t: torch.Tensor, per_slot: int) -> torch.Tensor:
+        """``(R, per_slot·S)`` features as ``(R, S, per_slot)`` slots."""
+        return t.view(t.shape[0], per_slot, self.n_slots).transpose(1, 2)
+
+    def forward(
+        self, z: torch.Tensor, x: torch.Tensor, edge_attr: torch.Tensor, edge_index: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(extra score (E, M), extra bias (N, M))`` from fixed points ``z`` (N, M) and the input features."""
+        src, dst = edge_index
+        xs, es = self.slots(x, self.fn), self.slots(edge_attr, self.fe)  # (N, S, fn), (E, S, fe)
+        v = self.value(z)  # (N, 1)
+        ahead = torch.zeros(x.shape[0], self.n_slots, self.fe, dtype=v.dtype, device=v.device)
+        ahead = ahead.index_add(0, dst, es * v.index_select(0, src).unsqueeze(2))
+        logits = self.slot_score(torch.cat([xs, ahead], dim=2))[..., 0] * self.log_sharpness.exp()
+        pi = torch.softmax(logits, dim=1)  # (N, S)
+        score = (pi.index_select(0, dst).unsqueeze(2) * self.edge_term(es)).sum(dim=1)
+        bias = (pi.unsqueeze(2) * self.node_term(xs)).sum(dim=1)
+        return score, bias
+
+
 class RefineStep(_CoefficientHeads):
     """One refinement round: embeddings plus the previous round's fixed points → new coefficients and biases.
 
     Like policy iteration: a fixed point evaluates the current choice of which neighbours matter (the
     edge coefficients); this step reads those values back through one message-passing layer and
-    chooses new coefficients and biases (same contraction construction) for the next solve.
+    chooses new coefficients and biases (same contraction construction) for the next solve. With
+    ``lookahead`` (a :class:`SlotLookahead`) the choice also looks one edge ahead explicitly.
     """
 
-    def __init__(self, edge_dim: int, *, hidden: int, n_heads: int, key_dim: int = 8) -> None:
+    def __init__(
+        self, edge_dim: int, *, hidden: int, n_heads: int, key_dim: int = 8, lookahead: SlotLookahead | None = None
+    ) -> None:
         super().__init__(edge_dim, hidden=hidden, n_heads=n_heads, key_dim=key_dim)
         self.mix = _mlp([hidden + n_heads, hidden, hidden])
         self.layer = AttentionLayer(hidden)
+        self.lookahead = lookahead
 
     def forward(
-        self, enc: EncoderOutput, z: torch.Tensor, edge_attr: torch.Tensor, edge_index: torch.Tensor
+        self,
+        enc: EncoderOutput,
+        z: torch.Tensor,
+        edge_attr: torch.Tensor,
+        edge_index: torch.Tensor,
+        x: torch.Tensor | None = None,
     ) -> EncoderOutput:
+        """New coefficients from ``z`` (N, M), the previous fixed point scaled by ``1 − γ``; a lookahead
+        round also needs the node features ``x``."""
         if enc.e is None:
             raise ValueError("refinement needs the encoder's edge embeddings (EncoderOutput.e)")
         h = self.layer(enc.h + self.mix(torch.cat([enc.h, z], dim=1)), enc.e, edge_index)
-        return self.heads(h, enc.e, edge_attr, edge_index)
+        extra = None
+        if self.lookahead is not None:
+            if x is None:
+                raise ValueError("lookahead refinement needs the node features x")
+            extra = self.lookahead(z, x, edge_attr, edge_index)
+        return self.heads(h, enc.e, edge_attr, edge_index, extra)
 
 
 class CGS(nn.Module):
@@ -193,6 +296,15 @@ class CGS(nn.Module):
         Node-level MLP decoder, or sum readout + MLP.
     solver : {"fixed_point", "anderson"}, default "anderson"
     max_iter, tol : solver budget (defaults 300, 1e-4; float32 models gain nothing from tighter).
+    n_rounds : int, default 1
+        Fixed-point solves; rounds after the first re-choose coefficients and biases from the
+        previous fixed point (:class:`RefineStep`).
+    key_dim : int, default 8
+        Size of the attention keys of the coefficient heads.
+    lookahead_slots : int, default 0
+        ``S > 0`` gives every refinement round a :class:`SlotLookahead` over ``S`` feature slots
+        (gvi: ``S = 9``, one slot per action; needs ``n_rounds >= 2``), and the last fixed point a
+        linear path to the output.
 
     Examples
     --------
@@ -223,10 +335,13 @@ class CGS(nn.Module):
         tol: float = 1e-4,
         n_rounds: int = 1,
         key_dim: int = 8,
+        lookahead_slots: int = 0,
     ) -> None:
         super().__init__()
         if not isinstance(n_rounds, int) or n_rounds < 1:
             raise ValueError(f"n_rounds must be a positive integer, got {n_rounds!r}")
+        if lookahead_slots and n_rounds < 2:
+            raise ValueError("lookahead_slots needs n_rounds >= 2 (it reads the previous round's fixed point)")
         if not 0 < gamma < 1:
             raise ValueError(f"gamma must lie in (0, 1) for a contraction, got {gamma}")
         if activation not in ("identity", "tanh"):
@@ -235,9 +350,22 @@ class CGS(nn.Module):
             node_dim, edge_dim, hidden=hidden, n_layers=n_layers, n_heads=n_heads, key_dim=key_dim
         )
         self.refine = nn.ModuleList(
-            [RefineStep(edge_dim, hidden=hidden, n_heads=n_heads, key_dim=key_dim) for _ in range(n_rounds - 1)]
+            [
+                RefineStep(
+                    edge_dim,
+                    hidden=hidden,
+                    n_heads=n_heads,
+                    key_dim=key_dim,
+                    lookahead=SlotLookahead(node_dim, edge_dim, n_slots=lookahead_slots, n_heads=n_heads)
+                    if lookahead_slots
+                    else None,
+                )
+                for _ in range(n_rounds - 1)
+            ]
         )
         self.decoder = _mlp([n_heads + hidden, hidden, hidden, out_dim])
+        # with lookahead rounds the last fixed point (a policy evaluation) also reaches the output linearly
+        self.skip = nn.Linear(n_heads, out_dim, bias=False) if lookahead_slots else None
         self.gamma, self.activation, self.readout = gamma, activation, readout
         self.solver, self.max_iter, self.tol = solver, max_iter, tol
         self.last_stats: dict[str, SolverResult] = {}
@@ -248,44 +376,52 @@ class CGS(nn.Module):
         op = GraphLinearMap(batch.edge_index, batch.num_nodes, gamma=self.gamma)
         z = self._solve(op, enc, torch.zeros_like(enc.bias))
         for step in self.refine:
-            enc = step(enc, (1 - self.gamma) * z, batch.edge_attr, batch.edge_index)
+            enc = step(enc, (1 - self.gamma) * z, batch.edge_attr, batch.edge_index, batch.x)
             z = self._solve(op, enc, z.detach())
         return z, enc
 
+    def _decode(self, z: torch.Tensor, enc: EncoderOutput, batch: GraphBatch | None = None) -> torch.Tensor:
+        out = torch.cat([(1 - self.gamma) * z, enc.h], dim=1)  # (1-γ)·z keeps the decoder input O(|b|)
+        if batch is not None and self.readout == "graph":
+            out = torch.zeros(batch.num_graphs, out.shape[1], dtype=out.dtype, device=out.device).index_add_(
+                0, batch.batch, out
+            )
+        y = self.decoder(out)
+        if self.skip is not None:
+            y = y + self.skip(out[:, : z.shape[1]])
+        return y
+
     def _solve(self, op: GraphLinearMap, enc: EncoderOutput, x0: torch.Tensor) -> torch.Tensor:
-        phi = torch.tanh if self.activation == "tanh" else (lambda z: z)
-
+        """Fixed point (N, M) of the heads; solved head-major, ``(M, N)``, the CSR's own layout."""
         fast = op.bind(enc.coeff)  # CSR for the many products of the forward and adjoint solves
+        tanh = self.activation == "tanh"
 
-        def f(x: torch.Tensor, coeff: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        def f(xt: torch.Tensor, coeff: torch.Tensor, bias_t: torch.Tensor) -> torch.Tensor:
             if torch.is_grad_enabled() and coeff.requires_grad:
-                return phi(op.matvec(coeff, x) + bias)
-            return phi(fast.matvec(x) + bias)
+                out = fast.matvec_heads_diff(coeff, xt) + bias_t
+            else:
+                out = fast.matvec_heads(xt, add=bias_t)
+            return torch.tanh(out) if tanh else out
 
-        def f_x_vjp(x: torch.Tensor, inputs: list[torch.Tensor], u: torch.Tensor) -> torch.Tensor:
-            if self.activation == "tanh":
-                u = u * (1 - f(x, *inputs) ** 2)
-            return fast.rmatvec(u)
+        def f_x_vjp(xt: torch.Tensor, inputs: list[torch.Tensor], u: torch.Tensor) -> torch.Tensor:
+            if tanh:
+                u = u * (1 - f(xt, *inputs) ** 2)
+            return fast.rmatvec_heads(u)
 
-        z, self.last_stats = implicit_fixed_point(
+        zt, self.last_stats = implicit_fixed_point(
             f,
-            x0,
-            [enc.coeff, enc.bias],
+            x0.T.contiguous(),
+            [enc.coeff, enc.bias.T.contiguous()],
             solver=self.solver,
             max_iter=self.max_iter,
             tol=self.tol,
             f_x_vjp=f_x_vjp,
         )
-        return z
+        return zt.T
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         z, enc = self.fixed_point(batch)
-        out = torch.cat([(1 - self.gamma) * z, enc.h], dim=1)  # (1-γ)·z keeps the decoder input O(|b|)
-        if self.readout == "graph":
-            out = torch.zeros(batch.num_graphs, out.shape[1], dtype=out.dtype, device=out.device).index_add_(
-                0, batch.batch, out
-            )
-        return self.decoder(out)
+        return self._decode(z, enc, batch)
 
 
 class IGNN(nn.Module):

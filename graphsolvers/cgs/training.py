@@ -80,7 +80,9 @@ TASKS: dict[str, TaskSpec] = {
         generate=gvi.generate_gvi,
         metrics=gvi.gvi_metrics,
         primary="policy_accuracy",
-        cgs_kwargs={"gamma": gvi.DISCOUNT},
+        # two rounds, the second with a lookahead over the 9 action slots of the features (one step of
+        # learned policy improvement; see graphsolvers.cgs.model.SlotLookahead)
+        cgs_kwargs={"gamma": gvi.DISCOUNT, "n_rounds": 2, "lookahead_slots": gvi.MAX_ACTIONS},
         eval_splits={"in-size (20-49 states)": {}},
         aux_loss=gvi.policy_loss,
         aux_weight=1.0,
@@ -190,7 +192,9 @@ def train_model(
     ys = np.concatenate([s.y for s in train])
     mean, std = float(ys.mean()), float(ys.std() + 1e-8)
     model = build_model(task, kind, config).to(device)
-    ckpt = Checkpoint(task, kind, dict(config or {}), model, mean, std)
+    # the whole configuration (task defaults included), so later changes of the defaults leave it loadable
+    full_config = {**(spec.cgs_kwargs if kind == "cgs" else {}), **(config or {})}
+    ckpt = Checkpoint(task, kind, full_config, model, mean, std)
     val_batches = [collate(val[k : k + 64], device=device) for k in range(0, len(val), 64)]
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-5)
     warmup = max(1, min(50, max_steps // 20))
