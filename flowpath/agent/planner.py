@@ -282,12 +282,13 @@ def uncovered_claims(graph: Graph, answer: str, chosen: dict[str, float], *, min
 def _resolve(graph: Graph, span: str, embedder: Embedder | None) -> list[str]:
     """Nodes whose text the quoted ``span`` names: every exact match, else the node spelled almost the same,
     else the single closest match by words and meaning."""
-    want = normalise(span).strip(" .?!\"'")
-    exact = [n.id for n in graph.nodes if normalise(n.text).strip(" .?!\"'") == want]
+    want = _bare(span)
+    bare = [_bare(n.text) for n in graph.nodes]
+    exact = [n.id for n, b in zip(graph.nodes, bare, strict=True) if b == want]
     if exact:
         return exact
     # a label read from an image may differ by a clipped or misread letter or two
-    ratio = [SequenceMatcher(None, want, normalise(n.text).strip(" .?!\"':")).ratio() for n in graph.nodes]
+    ratio = [SequenceMatcher(None, want, b).ratio() for b in bare]
     if max(ratio, default=0.0) >= NEAR_EXACT:
         return [graph.nodes[int(np.argmax(ratio))].id]
     texts = [n.text for n in graph.nodes]
@@ -298,6 +299,11 @@ def _resolve(graph: Graph, span: str, embedder: Embedder | None) -> list[str]:
         score = score + 0.5 * np.clip(vecs[:-1] @ vecs[-1], 0, 1)
     best = int(np.argmax(score))
     return [graph.nodes[best].id] if score[best] > 0.3 else []
+
+
+def _bare(text: str) -> str:
+    """``text`` normalised without surrounding spaces, quotes and end punctuation (OCR reads "?" as ":")."""
+    return normalise(text).strip(" .?!\"':")
 
 
 def _named_nodes(graph: Graph, question: str, embedder: Embedder | None) -> list[list[str]]:

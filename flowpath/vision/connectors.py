@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -235,7 +235,14 @@ def _follow_the_flow(traces: list[Trace]) -> list[Trace]:
     for t in traces:
         v = np.subtract(t.polyline[-1], t.polyline[0])
         if not t.sure and float(v @ flow) < 0 and (t.target, t.source) not in seen:
-            t = Trace(t.target, t.source, t.polyline[::-1], t.labels, t.directed, t.ends[::-1], 1 / t.contrast, False)
+            t = replace(
+                t,
+                source=t.target,
+                target=t.source,
+                polyline=t.polyline[::-1],
+                ends=t.ends[::-1],
+                contrast=1 / t.contrast,
+            )
         out.append(t)
     return out
 
