@@ -138,8 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser(
         "eval-parse",
         help="score the image parser on charts with known graphs",
-        description="Parse every chart of a FlowExplainBench-layout folder (dataset.json, images/<key>/original.png, "
-        "annotations.json) and score nodes, labels, edges and edge labels against the gold graphs.",
+        description="Parse every chart of a FlowExplainBench-layout folder (dataset.json, images/<key>/original.png "
+        "or chart.png, annotations.json) and score nodes, labels, edges and edge labels against the gold graphs.",
     )
     ev.add_argument("--data", type=Path, required=True, metavar="DIR", help="data folder (dataset.json, images/)")
     ev.add_argument("--limit", type=int, metavar="N", help="score only the first N charts (in key order)")
@@ -429,6 +429,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _worst_overlays(run, folder: Path, report: Path, *, gold_boxes_for=None, n: int = 15) -> dict[str, str]:
     """Write gold-vs-prediction pictures of the worst items beside the report; question id -> relative path."""
+    from flowpath.bench.dataset import chart_image
     from flowpath.bench.gold import gold_boxes
     from flowpath.bench.run import worst_items
     from flowpath.overlay import comparison_overlay
@@ -437,7 +438,7 @@ def _worst_overlays(run, folder: Path, report: Path, *, gold_boxes_for=None, n: 
     out_dir = report.with_name(report.stem + "_overlays")
     paths = {}
     for p in worst_items(run, n):
-        image = folder / "images" / p.item.key / "original.png"
+        image = chart_image(folder, p.item.key)
         try:
             gold_all = gold_boxes_for(p.item.key) if gold_boxes_for else gold_boxes(folder, p.item.key)
             gold = {g: gold_all[g] for g in p.item.attribution if g in gold_all}

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from flowpath.errors import InputError
 
-__all__ = ["BenchItem", "data_dir", "load_items"]
+__all__ = ["BenchItem", "chart_image", "data_dir", "load_items"]
 
 
 class BenchItem(BaseModel):
@@ -51,3 +51,16 @@ def load_items(folder: Path, *, limit: int | None = None) -> list[BenchItem]:
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValidationError) as e:
         raise InputError(f"{folder / 'dataset.json'} is not a FlowExplainBench dataset: {e}") from e
     return items[:limit] if limit is not None else items
+
+
+def chart_image(folder: Path, key: str) -> Path:
+    """The image of chart ``key``: ``images/<key>/original.png`` in FlowExplainBench, ``chart.png`` in our
+    synthetic sets (``flowpath synth``); the FlowExplainBench name when neither exists.
+
+    Examples
+    --------
+    >>> chart_image(Path("bench_data/synth"), "synth00700021").name
+    'chart.png'
+    """
+    chart = folder / "images" / key
+    return next((chart / n for n in ("original.png", "chart.png") if (chart / n).is_file()), chart / "original.png")

@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flowpath.bench.dataset import BenchItem
+from flowpath.bench.dataset import BenchItem, chart_image
 from flowpath.bench.gold import Box, load_gold_boxes
 from flowpath.errors import DataError
 from flowpath.vision.parse import PARSER_VERSION
@@ -146,7 +146,7 @@ def image_sources(
         raise ValueError(f"workers must be at least 1, got {workers}")
     keys = sorted({i.key for i in items})
     graphs, errors = parse_charts(
-        {k: folder / "images" / k / "original.png" for k in keys},
+        {k: chart_image(folder, k) for k in keys},
         workers=min(workers, os.cpu_count() or 1),
         cache=cache,
         progress=progress,

@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import BaseModel
 from scipy.optimize import linear_sum_assignment
 
+from flowpath.bench.dataset import chart_image
 from flowpath.bench.gold import load_gold_boxes
 from flowpath.errors import DataError
 from graphsolvers.errors import ToolkitError
@@ -141,7 +142,7 @@ def load_charts(data_dir: str | os.PathLike[str], *, keys: list[str] | None = No
         out.append(
             GoldChart(
                 key=key,
-                image=root / "images" / key / "original.png",
+                image=chart_image(root, key),
                 graph=graph,
                 boxes=gb.boxes,
                 recovered=len(gb.recovered),

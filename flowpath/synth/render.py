@@ -130,7 +130,7 @@ def write_dataset(
         key = f"synth{s:08d}"
         folder = root / "images" / key
         _ok, png = cv2.imencode(".png", img)
-        write_atomic(folder / "original.png", png.tobytes())
+        write_atomic(folder / "chart.png", png.tobytes())  # original.png is FlowExplainBench's name
         write_atomic(folder / "annotations.json", json.dumps({k: [round(v, 1) for v in b] for k, b in boxes.items()}))
         name = "graphviz" if chart.style == "graphviz" else theme
         data[key] = {"key": key, "mermaid": chart.mermaid, "style": f"{name} {direction}" + (f" {how}" if how else "")}

@@ -68,7 +68,7 @@ def test_write_dataset_layout(tmp_path):
     data = json.loads((tmp_path / "dataset.json").read_text())
     ((key, row),) = data.items()
     assert row["key"] == key and row["mermaid"].startswith("flowchart")
-    assert (tmp_path / "images" / key / "original.png").stat().st_size > 0
+    assert (tmp_path / "images" / key / "chart.png").stat().st_size > 0
     assert load_charts(tmp_path)[0].boxes
 
 
@@ -99,6 +99,6 @@ def test_committed_samples_are_what_the_documented_command_writes(tmp_path):
     for key in json.loads((SAMPLES / "dataset.json").read_text()):
         ann = f"images/{key}/annotations.json"
         assert (made / ann).read_text() == (SAMPLES / ann).read_text()
-        a = cv2.imread(str(SAMPLES / "images" / key / "original.png")).astype(int)
-        b = cv2.imread(str(made / "images" / key / "original.png")).astype(int)
+        a = cv2.imread(str(SAMPLES / "images" / key / "chart.png")).astype(int)
+        b = cv2.imread(str(made / "images" / key / "chart.png")).astype(int)
         assert a.shape == b.shape and np.abs(a - b).mean() < 0.5
