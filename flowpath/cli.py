@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from flowpath.errors import InputError
@@ -392,17 +393,23 @@ def _bench(args: argparse.Namespace) -> int:
     items = load_items(folder, limit=args.limit)
     agent = _agent_for(args)
     kwargs: dict = {}
-    if args.cv:
-        kwargs["scorer_for"] = _cv_scorers(folder, agent, folds=args.cv, seed=args.seed)
-    elif args.policy == "learned":
+    if args.policy == "learned" and not args.cv:
         _warn_if_in_sample(items)
     recovered = 0
-    if args.graph_source == "image":
-        from flowpath.bench.images import image_sources
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # the fold scorers train in this process while worker processes parse the charts
+        cv = background.submit(_cv_scorers, folder, agent, folds=args.cv, seed=args.seed) if args.cv else None
+        if args.graph_source == "image":
+            from flowpath.bench.images import image_sources
 
-        n_charts = len({i.key for i in items})
-        with tqdm(total=n_charts, desc="parse charts", unit="chart", disable=True if args.quiet else None) as bar:
-            sources = image_sources(folder, items, workers=args.workers, cache=args.parse_cache, progress=bar.update)
+            n_charts = len({i.key for i in items})
+            with tqdm(total=n_charts, desc="parse charts", unit="chart", disable=True if args.quiet else None) as bar:
+                sources = image_sources(
+                    folder, items, workers=args.workers, cache=args.parse_cache, progress=bar.update
+                )
+        if cv is not None:
+            kwargs["scorer_for"] = cv.result()
+    if args.graph_source == "image":
         if sources.failed:
             print(
                 f"note: {len(sources.failed)} charts could not be parsed; their questions count as misses",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -116,7 +117,8 @@ def parse_charts(
         for key, (path, _) in todo.items():
             done(key, *_parse_one(str(path)))
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # forkserver: the caller may be running other threads (bench trains its fold scorers meanwhile)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
             results = pool.map(_parse_one, [str(p) for p, _ in todo.values()], chunksize=1)
             for key, (text, error) in zip(todo, results, strict=True):
                 done(key, text, error)

@@ -30,6 +30,7 @@ class Contact:
     point: tuple[float, float]
     head: bool
     thickness: float
+    peak: float = math.nan  # half-width of the widest ink near the node (distance-transform maximum); nan: unknown
 
 
 @dataclass
@@ -53,6 +54,7 @@ class _Maps:
     label: np.ndarray  # int32, label index + 1
     dist: np.ndarray  # float32 distance transform of ink
     passable: np.ndarray | None = None  # uint8, ink plus the drawing in the outer band of every node's box
+    tips: np.ndarray | None = None  # bool, the drawing outside every node's shape grown by one pixel (whole arrowheads)
     label_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
 
 
@@ -84,7 +86,11 @@ def build_maps(
     depth = cv2.distanceTransform((body > 0).astype(np.uint8), cv2.DIST_L2, 3)
     passable = ink | (foreground & (depth <= stroke + grow_body + 1)).astype(np.uint8)
     boxes = [(x, y, x + m.shape[1], y + m.shape[0]) for m, (x, y) in label_masks]
-    return _Maps(ink=ink, zone=zone, label=label, dist=dist, passable=passable, label_boxes=boxes)
+    core = np.zeros((H, W), np.int32)
+    for i, (mask, (x, y)) in enumerate(node_masks):
+        _paint(core, mask, x, y, 1, i + 1)
+    tips = foreground & (core == 0)
+    return _Maps(ink=ink, zone=zone, label=label, dist=dist, passable=passable, label_boxes=boxes, tips=tips)
 
 
 def _paint(target: np.ndarray, mask: np.ndarray, x: int, y: int, grow: int, value: int, only_empty: bool = False):
@@ -108,7 +114,7 @@ def find_contacts(maps: _Maps, *, stroke: int) -> list[Contact]:
     ``radius × stroke`` pixels in a disc of ``radius`` around its end, an arrowhead twice that or more.
     """
     touching = ((maps.ink > 0) & (maps.zone > 0)).astype(np.uint8)
-    n, labels, stats, cents = cv2.connectedComponentsWithStats(touching, connectivity=8)
+    n, labels, stats, cents = cv2.connectedComponentsWithStatsWithAlgorithm(touching, 8, cv2.CV_32S, cv2.CCL_BBDT)
     radius = 3 * stroke + 3
     yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
     disc = (xx * xx + yy * yy) <= radius * radius
@@ -126,9 +132,13 @@ def find_contacts(maps: _Maps, *, stroke: int) -> list[Contact]:
         d = disc[y1 - iy + radius : y2 - iy + radius, x1 - ix + radius : x2 - ix + radius]
         ink = (maps.ink[y1:y2, x1:x2] > 0) & d
         ratio = float(ink.sum()) / (radius * stroke)
+        tips = (maps.tips[y1:y2, x1:x2] & d).astype(np.uint8)
+        peak = float(cv2.distanceTransform(tips, cv2.DIST_L2, 3).max()) if tips.any() else 0.0
         if (maps.label[y1:y2, x1:x2] > 0).any():
-            ratio = 0.0  # a label box is not an arrowhead
-        out.append(Contact(node=node, point=(float(cx), float(cy)), head=ratio >= HEAD_RATIO, thickness=ratio))
+            ratio, peak = 0.0, math.nan  # a label box is not an arrowhead (and hides how wide the end is)
+        out.append(
+            Contact(node=node, point=(float(cx), float(cy)), head=ratio >= HEAD_RATIO, thickness=ratio, peak=peak)
+        )
     return _merge_close(out, radius)
 
 
@@ -197,7 +207,7 @@ def trace_edges(maps: _Maps, contacts: list[Contact], *, stroke: int) -> list[Tr
             directed=directed,
             ends=(ends[0] if ends[0] is not None else -1, ends[1] if ends[1] is not None else -1),
             contrast=contrast,
-            sure=directed and (c.head or (other is not None and other.head)),
+            sure=directed and (c.head or (other is not None and (other.head or _peak_decides(c, other)))),
         )
         logger.debug("contact %d: %d -> %d (%d labels)", ci, src, dst, len(labels))
     for (a, b), t in list(found.items()):
@@ -265,11 +275,19 @@ WEAK_CONTRAST = 1.08
 """Ink contrast that decides the direction of a connector when neither end passes the absolute test."""
 
 
+PEAK_GAP = 0.7
+"""Difference in :attr:`Contact.peak` (pixels) from which the wider end of a connector is its arrowhead."""
+
+
 def _which_is_head(a: Contact, b: Contact | None) -> tuple[bool, bool]:
-    """Which ends of one connector carry an arrowhead: the end with clearly more ink near it, else the
-    absolute test of :func:`find_contacts` (both or neither for double-headed and plain lines)."""
+    """Which ends of one connector carry an arrowhead: the end whose ink is clearly wider where it meets
+    its node (an arrowhead is wider than the line however small it is), else the end with clearly more
+    ink near it, else the absolute test of :func:`find_contacts` (both or neither for double-headed and
+    plain lines)."""
     if b is None:
         return a.head, False
+    if _peak_decides(a, b):
+        return a.peak > b.peak, b.peak > a.peak
     if a.thickness > HEAD_CONTRAST * b.thickness:
         return True, False
     if b.thickness > HEAD_CONTRAST * a.thickness:
@@ -282,6 +300,11 @@ def _which_is_head(a: Contact, b: Contact | None) -> tuple[bool, bool]:
     if b.thickness > WEAK_CONTRAST * a.thickness:
         return False, True
     return False, False
+
+
+def _peak_decides(a: Contact, b: Contact) -> bool:
+    """Whether the ends of a connector differ in width enough to tell the arrowhead (never when a width is unknown)."""
+    return abs(a.peak - b.peak) >= PEAK_GAP
 
 
 def _ring(r: int) -> np.ndarray:
@@ -473,9 +496,10 @@ def _next_point(
         return None
     # group consecutive ring samples into branches; take the branch nearest the heading
     idx = np.flatnonzero(on)
-    groups = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
-    best = min(groups, key=lambda g: abs(float(np.mean(delta[g]))))
-    ang = heading + float(np.mean(delta[best]))
+    cuts = np.flatnonzero(np.diff(idx) > 1)
+    if cuts.size:  # a junction: several branches (most steps see one)
+        idx = min(np.split(idx, cuts + 1), key=lambda g: abs(float(np.mean(delta[g]))))
+    ang = heading + float(np.mean(delta[idx]))
     r = float(np.hypot(ring[0, 1], ring[0, 2]))
     return x + r * math.cos(ang), y + r * math.sin(ang)
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from flowpath.errors import ImageError
 
-__all__ = ["MAX_PIXELS", "load_image"]
+__all__ = ["MAX_PIXELS", "colour_distance", "load_image", "masked_median", "near_colour"]
 
 MAX_PIXELS = 40_000_000
 """Largest image accepted (width × height); FlowExplainBench charts reach about 7 million."""
@@ -94,10 +94,69 @@ def _to_bgr(arr: np.ndarray) -> np.ndarray:
         alpha = arr[:, :, 3]
         if alpha.min() == 255:
             return np.ascontiguousarray(arr[:, :, :3])
-        w = alpha.astype(np.float32) * (1.0 / 255.0)
-        white = np.full((*arr.shape[:2], 3), 255, np.uint8)
-        return cv2.blendLinear(np.ascontiguousarray(arr[:, :, :3]), white, w, 1.0 - w)
+        # on white: c·a/255 + 255·(1 − a/255) = round(c·a/255) + (255 − a), in 8-bit arithmetic
+        b, g, r, a = cv2.split(arr)
+        inv = cv2.bitwise_not(a)
+        return cv2.merge([cv2.add(cv2.multiply(c, a, scale=1 / 255), inv) for c in (b, g, r)])
     return np.ascontiguousarray(arr)
+
+
+def masked_median(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per-channel median of the pixels of a ``uint8`` BGR ``img`` where ``mask`` is set.
+
+    The same values as ``np.median(img[mask], axis=0)`` (the mean of the two middle values for an
+    even count), from 256-bin histograms instead of a sort.
+
+    Examples
+    --------
+    >>> img = np.array([[[10, 0, 5], [20, 0, 6]], [[30, 9, 7], [99, 9, 8]]], np.uint8)
+    >>> mask = np.array([[True, True], [True, False]])
+    >>> masked_median(img, mask).tolist()
+    [20.0, 0.0, 6.0]
+    >>> masked_median(img, np.ones((2, 2), bool)).tolist()
+    [25.0, 4.5, 6.5]
+    """
+    m = mask.astype(np.uint8)
+    n = int(cv2.countNonZero(m))
+    if n == 0:
+        raise ValueError("masked_median of an empty mask")
+    out = np.empty(3)
+    for c in range(3):
+        cum = np.cumsum(cv2.calcHist([img], [c], m, [256], [0, 256]).ravel())
+        lo = int(np.searchsorted(cum, (n - 1) // 2, side="right"))
+        hi = int(np.searchsorted(cum, n // 2, side="right"))
+        out[c] = (lo + hi) / 2
+    return out
+
+
+def near_colour(img: np.ndarray, colour: np.ndarray, tol: float) -> np.ndarray:
+    """``uint8`` 0/1 mask of the pixels of a ``uint8`` BGR ``img`` within ``tol`` of ``colour`` in every
+    channel (strictly: ``max |pixel - colour| < tol``); ``colour`` may be fractional.
+
+    Examples
+    --------
+    >>> img = np.array([[[100, 100, 100], [139, 100, 61], [140, 100, 100]]], np.uint8)
+    >>> near_colour(img, np.array([100.0, 100.0, 100.0]), 40).tolist()
+    [[1, 1, 0]]
+    """
+    c = np.asarray(colour, float)
+    lower = np.clip(np.floor(c - tol) + 1, 0, 255)
+    upper = np.clip(np.ceil(c + tol) - 1, 0, 255)
+    return cv2.inRange(img, tuple(lower.tolist()), tuple(upper.tolist())) & 1
+
+
+def colour_distance(img: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """``uint8`` map of ``max over channels |pixel - colour|`` for a ``uint8`` BGR ``img`` and an integer colour.
+
+    Examples
+    --------
+    >>> img = np.array([[[0, 10, 250], [5, 5, 5]]], np.uint8)
+    >>> colour_distance(img, np.array([5, 5, 5])).tolist()
+    [[245, 0]]
+    """
+    diff = cv2.absdiff(img, (*(float(v) for v in np.asarray(colour).astype(np.uint8)), 0.0))
+    b, g, r = cv2.split(diff)
+    return cv2.max(cv2.max(b, g), r)
 
 
 def _header_size(data: bytes) -> tuple[int, int]:

@@ -15,6 +15,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from flowpath.vision.image import colour_distance, masked_median
+
 __all__ = ["erode", "ink_threshold", "join_lines", "line_crop", "read_lines", "text_lines"]
 
 logger = logging.getLogger(__name__)
@@ -60,8 +62,8 @@ def text_lines(
     inner = erode(mask, er)
     if inner.sum() < 16:
         return [], np.array([255, 255, 255])
-    fill = np.median(crop[inner], axis=0)
-    diff = np.abs(crop.astype(np.int16) - fill.astype(np.int16)).max(axis=2)
+    fill = masked_median(crop, inner)
+    diff = colour_distance(crop, fill.astype(np.int16))
     ink = (diff > ink_threshold(diff[inner])) & inner
     if border:
         ink = _drop_edge_marks(ink, inner & ~erode(inner, 3))

@@ -20,7 +20,7 @@ __all__ = ["parse_image"]
 
 logger = logging.getLogger(__name__)
 
-PARSER_VERSION = 3
+PARSER_VERSION = 4
 """Bumped whenever a change to the parser can change its output; parse caches are keyed by it."""
 MIN_TEXT_SCORE = 0.5
 """Recognised lines below this confidence count as unreadable."""
@@ -84,7 +84,7 @@ def parse_image(
         r.lines, fills[i] = text_lines(img, r.mask, r.bbox[:2], stroke=s)
     line_h = _typical_line_height(regions)
     for r in regions:
-        r.is_label = r.filled and _hugs_text(r) and not _has_border(img, r, fills[regions.index(r)])
+        r.is_label = r.filled and _hugs_text(r.bbox, r.lines) and not _has_border(img, r, fills[regions.index(r)])
     for i, r in enumerate(regions):
         if r.is_label:  # read label boxes edge to edge
             r.lines, fills[i] = text_lines(img, r.mask, r.bbox[:2], stroke=s, border=False)
@@ -128,20 +128,21 @@ def _typical_line_height(regions: list[Region]) -> float:
     return float(np.median(heights)) if heights else 16.0
 
 
-def _hugs_text(r: Region) -> bool:
+def _hugs_text(bbox: tuple[int, int, int, int], lines: list[tuple[int, int, int, int]]) -> bool:
     """A filled box that fits its text closely: an edge-label background, not a node.
 
     Shapes pad their text by most of a line height or more on every side; label boxes by a few
-    pixels. Measured in the box's own line height, so it holds at every scale.
+    pixels above and below (at the sides wrapped labels keep the width of their wrapping, up to a
+    couple of line heights). Measured in the box's own line height, so it holds at every scale.
     """
-    if not r.lines:
+    if not lines:
         return False
-    own = float(np.median([b[3] - b[1] for b in r.lines]))
-    top = min(b[1] for b in r.lines) - r.bbox[1]
-    bottom = r.bbox[3] - max(b[3] for b in r.lines)
-    left = min(b[0] for b in r.lines) - r.bbox[0]
-    right = r.bbox[2] - max(b[2] for b in r.lines)
-    return top + bottom <= 1.4 * own and max(left, right) <= 1.5 * own
+    own = float(np.median([b[3] - b[1] for b in lines]))
+    top = min(b[1] for b in lines) - bbox[1]
+    bottom = bbox[3] - max(b[3] for b in lines)
+    left = min(b[0] for b in lines) - bbox[0]
+    right = bbox[2] - max(b[2] for b in lines)
+    return top + bottom <= 1.4 * own and max(left, right) <= 2.5 * own
 
 
 def _has_border(img: np.ndarray, r: Region, fill: np.ndarray, *, contrast: int = 60) -> bool:
@@ -170,7 +171,7 @@ def _free_labels(scene, nodes: list[Region], labels: list[Region], line_h: float
     closed = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (kc, kc)))
     ko = max(2 * s + 3, int(0.45 * line_h))
     opened = cv2.morphologyEx(closed, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (ko, ko)))
-    n, _lab, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    n, _lab, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(opened, 8, cv2.CV_32S, cv2.CCL_BBDT)
     out = []
     for i in range(1, n):
         x, y, w, h, _a = stats[i]

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from flowpath.vision.image import colour_distance, masked_median, near_colour
+
 __all__ = ["Region", "Scene", "analyse_scene", "find_regions"]
 
 logger = logging.getLogger(__name__)
@@ -63,10 +65,7 @@ def analyse_scene(img: np.ndarray, *, tol: int = 14) -> Scene:
     common = np.bincount(keys).argmax()
     background = np.median(border[keys == common], axis=0).astype(np.int16)
     smooth = cv2.GaussianBlur(img, (3, 3), 0) if min(img.shape[:2]) > 64 else img
-    page = np.empty_like(smooth)
-    page[:] = background.astype(np.uint8)
-    diff = cv2.absdiff(smooth, page)
-    foreground = cv2.max(cv2.max(diff[:, :, 0], diff[:, :, 1]), diff[:, :, 2]) > tol
+    foreground = colour_distance(smooth, background) > tol
     return Scene(image=img, background=background, foreground=foreground, stroke=_stroke_width(foreground))
 
 
@@ -113,10 +112,10 @@ def _filled_regions(img: np.ndarray, fg: np.ndarray, k: int, min_side: int, s: i
         if w < min_side or h < min_side:
             continue
         x1, y1, x2, y2 = max(0, x - k), max(0, y - k), min(W, x + w + k), min(H, y + h + k)
-        crop = img[y1:y2, x1:x2].astype(np.int16)
+        crop = img[y1:y2, x1:x2]
         blob = (labels[y1:y2, x1:x2] == i).astype(np.uint8)
-        fill = np.median(crop[blob > 0], axis=0)
-        same = (np.abs(crop - fill).max(axis=2) < 40).astype(np.uint8)
+        fill = masked_median(crop, blob)
+        same = near_colour(crop, fill, 40)
         near = cv2.dilate(blob, grow) & same & fg8[y1:y2, x1:x2]
         near = cv2.morphologyEx(near, cv2.MORPH_OPEN, thin) | blob  # not along thin lines of a similar colour
         _m, lab2 = cv2.connectedComponents(near, connectivity=4)
@@ -156,9 +155,8 @@ def _border_coloured(crop: np.ndarray, band: np.ndarray, fill: np.ndarray, *, to
     keys = quant[:, 0] * 256 + quant[:, 1] * 16 + quant[:, 2]
     common = edge[keys == np.bincount(keys).argmax()]
     colour = np.median(common, axis=0)
-    near_fill = np.abs(crop - fill).max(axis=2) < tol  # antialiased pixels between fill and border
-    near_border = np.abs(crop - colour).max(axis=2) < tol
-    return (near_fill | near_border).astype(np.uint8)
+    near_fill = near_colour(crop, fill, tol)  # antialiased pixels between fill and border
+    return near_fill | near_colour(crop, colour, tol)
 
 
 def _outlined_regions(fg: np.ndarray, s: int, min_side: int) -> list[Region]:

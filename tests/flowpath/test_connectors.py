@@ -44,3 +44,21 @@ def test_connectors_without_a_visible_head_follow_the_charts_flow():
     # with fewer than two plain heads the chart's flow is unknown: guesses stay as they are
     few = [Trace(0, 1, [(0, 5), (50, 5)]), Trace(3, 2, [(220, 5), (120, 5)], sure=False)]
     assert [(t.source, t.target) for t in _follow_the_flow(few)] == [(0, 1), (3, 2)]
+
+
+def test_the_wider_end_of_a_connector_is_its_arrowhead_even_when_ink_counts_agree():
+    import math
+
+    from flowpath.vision.connectors import Contact, _which_is_head
+
+    # a small head on a thin line: about as much ink near either end, but the head is three times as wide
+    tail = Contact(node=0, point=(10.0, 40.0), head=False, thickness=1.30, peak=1.9)
+    head = Contact(node=1, point=(10.0, 160.0), head=False, thickness=1.33, peak=2.7)
+    assert _which_is_head(tail, head) == (False, True)
+    assert _which_is_head(head, tail) == (True, False)
+    # a width that cannot be measured (a label box next to the end) leaves it to the ink counts
+    hidden = Contact(node=1, point=(10.0, 160.0), head=False, thickness=1.33, peak=math.nan)
+    assert _which_is_head(tail, hidden) == (False, False)
+    # clearly more ink at one end still decides when the widths are alike
+    inky = Contact(node=1, point=(10.0, 160.0), head=True, thickness=2.2, peak=2.0)
+    assert _which_is_head(tail, inky) == (False, True)
