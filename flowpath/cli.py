@@ -396,8 +396,13 @@ def _bench(args: argparse.Namespace) -> int:
     if args.policy == "learned" and not args.cv:
         _warn_if_in_sample(items)
     recovered = 0
+    if args.cv and args.graph_source == "image":
+        import torch
+
+        torch.set_num_threads(1)
     with ThreadPoolExecutor(max_workers=1) as background:
-        # the fold scorers train in this process while worker processes parse the charts
+        # the fold scorers train in this process (one torch thread: the cores are busy parsing) while
+        # worker processes, started by a fork server so no thread is forked, parse the charts
         cv = background.submit(_cv_scorers, folder, agent, folds=args.cv, seed=args.seed) if args.cv else None
         if args.graph_source == "image":
             from flowpath.bench.images import image_sources
@@ -405,7 +410,12 @@ def _bench(args: argparse.Namespace) -> int:
             n_charts = len({i.key for i in items})
             with tqdm(total=n_charts, desc="parse charts", unit="chart", disable=True if args.quiet else None) as bar:
                 sources = image_sources(
-                    folder, items, workers=args.workers, cache=args.parse_cache, progress=bar.update
+                    folder,
+                    items,
+                    workers=args.workers,
+                    cache=args.parse_cache,
+                    progress=bar.update,
+                    start_method="forkserver" if cv is not None else None,
                 )
         if cv is not None:
             kwargs["scorer_for"] = cv.result()

@@ -49,8 +49,11 @@ class ImageSources:
 
 def _parse_one(path: str) -> tuple[str, str | None]:
     """(graph JSON, None) or ("", error message) — runs in a worker process."""
+    import cv2
+
     from flowpath.vision import parse_image
 
+    cv2.setNumThreads(1)  # one process per core already
     try:
         return parse_image(path).to_json(), None
     except ToolkitError as e:
@@ -74,6 +77,7 @@ def parse_charts(
     workers: int = 1,
     cache: Path | None = None,
     progress: Callable[[int], object] = lambda n: None,
+    start_method: str | None = None,
 ) -> tuple[dict[str, Graph], dict[str, str]]:
     """Parse chart images (key -> path) into graphs; returns (graphs, errors by key).
 
@@ -88,6 +92,9 @@ def parse_charts(
         parsing. Graphs from an older parser version are not reused.
     progress : callable
         Called with the number of charts just finished.
+    start_method : str, optional
+        How worker processes start (``"forkserver"`` when the caller runs other threads meanwhile; it
+        needs the ``if __name__ == "__main__"`` guard in scripts). Default: the platform's.
     """
     graphs: dict[str, Graph] = {}
     errors: dict[str, str] = {}
@@ -117,8 +124,8 @@ def parse_charts(
         for key, (path, _) in todo.items():
             done(key, *_parse_one(str(path)))
     else:
-        # forkserver: the caller may be running other threads (bench trains its fold scorers meanwhile)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        context = multiprocessing.get_context(start_method) if start_method else None
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             results = pool.map(_parse_one, [str(p) for p, _ in todo.values()], chunksize=1)
             for key, (text, error) in zip(todo, results, strict=True):
                 done(key, text, error)
@@ -135,6 +142,7 @@ def image_sources(
     workers: int = 1,
     cache: Path | None = None,
     progress: Callable[[int], object] = lambda n: None,
+    start_method: str | None = None,
 ) -> ImageSources:
     """Parse each chart of ``items`` from ``images/<key>/original.png`` and load its repaired gold boxes.
 
@@ -152,6 +160,7 @@ def image_sources(
         workers=min(workers, os.cpu_count() or 1),
         cache=cache,
         progress=progress,
+        start_method=start_method,
     )
     boxes: dict[str, dict[str, Box]] = {}
     recovered = 0
