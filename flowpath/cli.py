@@ -396,9 +396,11 @@ def _bench(args: argparse.Namespace) -> int:
     if args.policy == "learned" and not args.cv:
         _warn_if_in_sample(items)
     recovered = 0
-    if args.cv and args.graph_source == "image":
+    concurrent = bool(args.cv) and args.graph_source == "image"
+    if concurrent:
         import torch
 
+        threads = torch.get_num_threads()
         torch.set_num_threads(1)
     with ThreadPoolExecutor(max_workers=1) as background:
         # the fold scorers train in this process (one torch thread: the cores are busy parsing) while
@@ -419,6 +421,8 @@ def _bench(args: argparse.Namespace) -> int:
                 )
         if cv is not None:
             kwargs["scorer_for"] = cv.result()
+    if concurrent:
+        torch.set_num_threads(threads)  # the questions run alone
     if args.graph_source == "image":
         if sources.failed:
             print(

@@ -20,7 +20,7 @@ __all__ = ["parse_image"]
 
 logger = logging.getLogger(__name__)
 
-PARSER_VERSION = 4
+PARSER_VERSION = 5
 """Bumped whenever a change to the parser can change its output; parse caches are keyed by it."""
 MIN_TEXT_SCORE = 0.5
 """Recognised lines below this confidence count as unreadable."""

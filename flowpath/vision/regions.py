@@ -70,7 +70,15 @@ def analyse_scene(img: np.ndarray, *, tol: int = 14) -> Scene:
 
 
 def _stroke_width(fg: np.ndarray) -> int:
-    """Most common horizontal run length of foreground pixels (lines, borders and glyph strokes)."""
+    """Typical width of lines, borders and glyph strokes: the most common run length of foreground
+    pixels along rows, or down columns when that is a third of it or less (a chart whose connectors
+    all run across, between filled shapes, has few short runs along its rows)."""
+    across, down = _common_run(fg), _common_run(fg.T)
+    return down if 3 * down <= across else across
+
+
+def _common_run(fg: np.ndarray) -> int:
+    """Most common length (1–15) of the foreground runs along the rows of ``fg`` (2 when there are none)."""
     sample = fg[:: max(1, fg.shape[0] // 400)].astype(np.int8)
     d = np.diff(np.pad(sample, ((0, 0), (1, 1))), axis=1)
     lengths = np.flatnonzero(d.ravel() == -1) - np.flatnonzero(d.ravel() == 1)

@@ -99,6 +99,26 @@ def test_node_without_readable_text_has_empty_text_and_a_warning(caplog):
     assert "no readable text" in caplog.text
 
 
+def test_stroke_width_reads_columns_when_connectors_all_run_across():
+    from flowpath.vision.regions import _common_run, _stroke_width
+
+    fg = np.zeros((240, 600), np.uint8)
+    for y in (40, 120, 200):
+        fg[y : y + 2, 20:580] = 1  # connectors running across, 2 px thick
+    for x in (60, 260, 460):
+        cv2.fillConvexPoly(fg, np.array([[x, 100], [x + 40, 80], [x + 80, 100], [x + 40, 120]]), 1)
+        fg[150:190, x : x + 12] = 1  # filled shapes leave only their own widths as short runs along rows
+    fg = fg.astype(bool)
+    assert _common_run(fg) == 12 and _common_run(fg.T) == 2
+    assert _stroke_width(fg) == 2
+    # a chart with short runs both ways keeps the run length along its rows
+    grid = np.zeros((200, 200), bool)
+    grid[:, 10:200:20] = True
+    grid[10:200:20, :] = True
+    grid[:, 11:200:20] = True  # columns 2 px wide, rows 1 px: rows say 2, columns 1 (more than a third)
+    assert _stroke_width(grid) == 2
+
+
 def test_join_lines_glues_hyphenated_wraps():
     assert join_lines(["well-", "being", "plan"]) == "well-being plan"
 
