@@ -112,6 +112,8 @@ def find_contacts(maps: _Maps, *, stroke: int) -> list[Contact]:
 
     The test is the amount of ink near the contact: a line leaving a shape puts about
     ``radius × stroke`` pixels in a disc of ``radius`` around its end, an arrowhead twice that or more.
+    Each contact also gets the width of the drawing there (:attr:`Contact.peak`), measured outside
+    the shape grown by one pixel only, so that a small head the contact zone swallows still counts.
     """
     touching = ((maps.ink > 0) & (maps.zone > 0)).astype(np.uint8)
     n, labels, stats, cents = cv2.connectedComponentsWithStatsWithAlgorithm(touching, 8, cv2.CV_32S, cv2.CCL_BBDT)
