@@ -417,7 +417,7 @@ def _bench(args: argparse.Namespace) -> int:
                     workers=args.workers,
                     cache=args.parse_cache,
                     progress=bar.update,
-                    start_method="forkserver" if cv is not None else None,
+                    start_method="forkserver" if concurrent else None,
                 )
         if cv is not None:
             kwargs["scorer_for"] = cv.result()

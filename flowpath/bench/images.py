@@ -49,15 +49,19 @@ class ImageSources:
 
 def _parse_one(path: str) -> tuple[str, str | None]:
     """(graph JSON, None) or ("", error message) — runs in a worker process."""
-    import cv2
-
     from flowpath.vision import parse_image
 
-    cv2.setNumThreads(1)  # one process per core already
     try:
         return parse_image(path).to_json(), None
     except ToolkitError as e:
         return "", str(e)
+
+
+def _one_cv2_thread() -> None:
+    """Worker-process setup: OpenCV on one thread (there is one worker per core already)."""
+    import cv2
+
+    cv2.setNumThreads(1)
 
 
 def cache_name(image_bytes: bytes) -> str:
@@ -125,7 +129,7 @@ def parse_charts(
             done(key, *_parse_one(str(path)))
     else:
         context = multiprocessing.get_context(start_method) if start_method else None
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_one_cv2_thread) as pool:
             results = pool.map(_parse_one, [str(p) for p, _ in todo.values()], chunksize=1)
             for key, (text, error) in zip(todo, results, strict=True):
                 done(key, text, error)

@@ -86,9 +86,9 @@ def build_maps(
     depth = cv2.distanceTransform((body > 0).astype(np.uint8), cv2.DIST_L2, 3)
     passable = ink | (foreground & (depth <= stroke + grow_body + 1)).astype(np.uint8)
     boxes = [(x, y, x + m.shape[1], y + m.shape[0]) for m, (x, y) in label_masks]
-    core = np.zeros((H, W), np.int32)
-    for i, (mask, (x, y)) in enumerate(node_masks):
-        _paint(core, mask, x, y, 1, i + 1)
+    core = np.zeros((H, W), np.uint8)  # the shapes grown by one pixel
+    for mask, (x, y) in node_masks:
+        _paint(core, mask, x, y, 1, 1)
     tips = foreground & (core == 0)
     return _Maps(ink=ink, zone=zone, label=label, dist=dist, passable=passable, label_boxes=boxes, tips=tips)
 
@@ -134,10 +134,11 @@ def find_contacts(maps: _Maps, *, stroke: int) -> list[Contact]:
         d = disc[y1 - iy + radius : y2 - iy + radius, x1 - ix + radius : x2 - ix + radius]
         ink = (maps.ink[y1:y2, x1:x2] > 0) & d
         ratio = float(ink.sum()) / (radius * stroke)
-        tips = (maps.tips[y1:y2, x1:x2] & d).astype(np.uint8)
-        peak = float(cv2.distanceTransform(tips, cv2.DIST_L2, 3).max()) if tips.any() else 0.0
         if (maps.label[y1:y2, x1:x2] > 0).any():
             ratio, peak = 0.0, math.nan  # a label box is not an arrowhead (and hides how wide the end is)
+        else:
+            tips = (maps.tips[y1:y2, x1:x2] & d).astype(np.uint8)
+            peak = float(cv2.distanceTransform(tips, cv2.DIST_L2, 3).max()) if tips.any() else 0.0
         out.append(
             Contact(node=node, point=(float(cx), float(cy)), head=ratio >= HEAD_RATIO, thickness=ratio, peak=peak)
         )

@@ -146,7 +146,8 @@ def near_colour(img: np.ndarray, colour: np.ndarray, tol: float) -> np.ndarray:
 
 
 def colour_distance(img: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    """``uint8`` map of ``max over channels |pixel - colour|`` for a ``uint8`` BGR ``img`` and an integer colour.
+    """``uint8`` map of ``max over channels |pixel - colour|`` for a ``uint8`` BGR ``img`` (a fractional
+    ``colour`` is truncated to integers first).
 
     Examples
     --------

@@ -63,7 +63,7 @@ def text_lines(
     if inner.sum() < 16:
         return [], np.array([255, 255, 255])
     fill = masked_median(crop, inner)
-    diff = colour_distance(crop, fill.astype(np.int16))
+    diff = colour_distance(crop, fill)
     ink = (diff > ink_threshold(diff[inner])) & inner
     if border:
         ink = _drop_edge_marks(ink, inner & ~erode(inner, 3))

@@ -83,8 +83,8 @@ def parse_image(
     for i, r in enumerate(regions):
         r.lines, fills[i] = text_lines(img, r.mask, r.bbox[:2], stroke=s)
     line_h = _typical_line_height(regions)
-    for r in regions:
-        r.is_label = r.filled and _hugs_text(r.bbox, r.lines) and not _has_border(img, r, fills[regions.index(r)])
+    for i, r in enumerate(regions):
+        r.is_label = r.filled and _hugs_text(r) and not _has_border(img, r, fills[i])
     for i, r in enumerate(regions):
         if r.is_label:  # read label boxes edge to edge
             r.lines, fills[i] = text_lines(img, r.mask, r.bbox[:2], stroke=s, border=False)
@@ -128,20 +128,20 @@ def _typical_line_height(regions: list[Region]) -> float:
     return float(np.median(heights)) if heights else 16.0
 
 
-def _hugs_text(bbox: tuple[int, int, int, int], lines: list[tuple[int, int, int, int]]) -> bool:
+def _hugs_text(r: Region) -> bool:
     """A filled box that fits its text closely: an edge-label background, not a node.
 
     Shapes pad their text by most of a line height or more on every side; label boxes by a few
     pixels above and below (at the sides wrapped labels keep the width of their wrapping, up to a
     couple of line heights). Measured in the box's own line height, so it holds at every scale.
     """
-    if not lines:
+    if not r.lines:
         return False
-    own = float(np.median([b[3] - b[1] for b in lines]))
-    top = min(b[1] for b in lines) - bbox[1]
-    bottom = bbox[3] - max(b[3] for b in lines)
-    left = min(b[0] for b in lines) - bbox[0]
-    right = bbox[2] - max(b[2] for b in lines)
+    own = float(np.median([b[3] - b[1] for b in r.lines]))
+    top = min(b[1] for b in r.lines) - r.bbox[1]
+    bottom = r.bbox[3] - max(b[3] for b in r.lines)
+    left = min(b[0] for b in r.lines) - r.bbox[0]
+    right = r.bbox[2] - max(b[2] for b in r.lines)
     return top + bottom <= 1.4 * own and max(left, right) <= 2.5 * own
 
 
