@@ -52,6 +52,7 @@ __all__ = [
     "fixed_point_iteration",
     "get_solver",
     "implicit_fixed_point",
+    "is_sorted",
     "solve_fixed_point",
     "validate_structure",
 ]
@@ -130,9 +131,10 @@ def fixed_point_iteration(
     _check_budget(max_iter, tol)
     x = x0
     residual = float("inf")
+    diff = torch.empty_like(x0)  # one scratch tensor: no fresh (page-faulting) allocation per residual
     for k in range(1, max_iter + 1):
         fx = f(x)
-        residual = _residual(fx, x)
+        residual = float(torch.linalg.vector_norm(torch.sub(fx, x, out=diff)) / (torch.linalg.vector_norm(fx) + _EPS))
         x = fx
         if residual <= tol:
             return SolverResult(x, k, residual, True)
@@ -267,6 +269,7 @@ class _SolveConfig:
     backward_tol: float
     on_fail: OnFail
     f_x_vjp: Callable[..., torch.Tensor] | None
+    inputs_vjp: Callable[..., Sequence[torch.Tensor | None]] | None = None
     stats: dict[str, SolverResult] = field(default_factory=dict)
 
 
@@ -287,6 +290,11 @@ class _ImplicitFixedPoint(torch.autograd.Function):
     def backward(ctx: Any, grad_x: torch.Tensor):
         x_star, *inputs = ctx.saved_tensors
         f, cfg = ctx.f, ctx.cfg
+        if cfg.inputs_vjp is not None and cfg.f_x_vjp is not None:  # no autograd graph of f at all
+            u = _adjoint_solution(cfg, lambda u: cfg.f_x_vjp(x_star, inputs, u, add=grad_x), grad_x)
+            wanted = list(ctx.needs_input_grad[3:])
+            grads = cfg.inputs_vjp(x_star, inputs, u, wanted)
+            return (None, None, None, *(g if w else None for g, w in zip(grads, wanted, strict=True)))
         with torch.enable_grad():
             x_ = x_star.detach().requires_grad_(cfg.f_x_vjp is None)  # J_xᵀu by autograd only without f_x_vjp
             ins = [t.detach().requires_grad_(t.requires_grad) if t.is_floating_point() else t for t in inputs]
@@ -301,14 +309,21 @@ class _ImplicitFixedPoint(torch.autograd.Function):
                 (vjp,) = torch.autograd.grad(fx, x_, u, retain_graph=True)
                 return grad_x + vjp
 
-        solver = get_solver(cfg.solver)
-        with torch.no_grad():
-            result = solver(adjoint, grad_x.clone(), max_iter=cfg.backward_max_iter, tol=cfg.backward_tol)
-        cfg.stats["backward"] = check_result(result, on_fail=cfg.on_fail, what="backward (adjoint) fixed-point solve")
+        u = _adjoint_solution(cfg, adjoint, grad_x)
         wanted = [t for t in ins if t.requires_grad]
-        grads = iter(torch.autograd.grad(fx, wanted, result.x, allow_unused=True) if wanted else ())
+        grads = iter(torch.autograd.grad(fx, wanted, u, allow_unused=True) if wanted else ())
         out = [next(grads) if t.requires_grad else None for t in ins]
         return (None, None, None, *out)
+
+
+def _adjoint_solution(
+    cfg: _SolveConfig, adjoint: Callable[[torch.Tensor], torch.Tensor], grad_x: torch.Tensor
+) -> torch.Tensor:
+    """The fixed point ``u = adjoint(u)`` from ``u₀ = ∂L/∂x``, checked and recorded in ``cfg.stats``."""
+    with torch.no_grad():
+        result = get_solver(cfg.solver)(adjoint, grad_x.clone(), max_iter=cfg.backward_max_iter, tol=cfg.backward_tol)
+    cfg.stats["backward"] = check_result(result, on_fail=cfg.on_fail, what="backward (adjoint) fixed-point solve")
+    return result.x
 
 
 def implicit_fixed_point(
@@ -323,6 +338,7 @@ def implicit_fixed_point(
     backward_tol: float | None = None,
     on_fail: OnFail = "warn",
     f_x_vjp: Callable[..., torch.Tensor] | None = None,
+    inputs_vjp: Callable[..., Sequence[torch.Tensor | None]] | None = None,
 ) -> tuple[torch.Tensor, dict[str, SolverResult]]:
     """Solve ``x = f(x, *inputs)`` and make the solution differentiable in ``inputs``.
 
@@ -348,6 +364,11 @@ def implicit_fixed_point(
     f_x_vjp : callable, optional
         ``(x, inputs, u) -> (∂f/∂x)ᵀ u`` without autograd (faster for linear maps); by default
         autograd computes it.
+    inputs_vjp : callable, optional
+        ``(x, inputs, u, wanted) -> [(∂f/∂inputs[i])ᵀ u or None, ...]`` without autograd, for the
+        inputs whose ``wanted[i]`` is True. With it (and ``f_x_vjp``) the backward pass never
+        re-runs ``f``, and the adjoint iteration calls ``f_x_vjp(x, inputs, u, add=∂L/∂x)``, which
+        must return ``(∂f/∂x)ᵀ u + add`` (one fused product for a linear map).
 
     Returns
     -------
@@ -373,6 +394,7 @@ def implicit_fixed_point(
         backward_tol=backward_tol or tol,
         on_fail=on_fail,
         f_x_vjp=f_x_vjp,
+        inputs_vjp=inputs_vjp,
     )
     get_solver(solver)
     x = _ImplicitFixedPoint.apply(f, cfg, x0, *inputs)
@@ -415,7 +437,7 @@ class GraphLinearMap:
         self.src, self.dst = edge_index[0], edge_index[1]
         self.num_nodes = num_nodes
         self.gamma = gamma
-        self._patterns: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._patterns: dict[str, tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]] = {}
 
     @property
     def num_edges(self) -> int:
@@ -435,7 +457,7 @@ class GraphLinearMap:
         """A fast, non-differentiable operator for fixed ``weight`` (CSR; the adjoint built on first use)."""
         return BoundGraphMap(self, weight.detach())
 
-    def _pattern(self, key: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _pattern(self, key: str) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
         if key not in self._patterns:
             rows, cols = (self.dst, self.src) if key == "fwd" else (self.src, self.dst)
             self._patterns[key] = _csr_pattern(rows, cols, self.num_nodes)
@@ -463,6 +485,88 @@ class BoundGraphMap:
     def rmatvec(self, u: torch.Tensor) -> torch.Tensor:
         """``γ · Aᵀ · u`` for ``u`` of shape ``(N, M)``."""
         return self.rmatvec_heads(u.T.contiguous()).T
+
+    def solve_heads(
+        self,
+        weight: torch.Tensor,
+        bias_t: torch.Tensor,
+        x0t: torch.Tensor | None = None,
+        *,
+        tanh: bool = False,
+        solver: str = "fixed_point",
+        max_iter: int = 100,
+        tol: float = 1e-5,
+        on_fail: OnFail = "warn",
+    ) -> tuple[torch.Tensor, dict[str, SolverResult]]:
+        """The fixed point ``xt = φ(γ·A·xt + bias_t)`` of every head, head-major ``(M, N)``, differentiable.
+
+        ``φ`` is the identity or ``tanh`` (both 1-Lipschitz, so a contraction stays one). Gradients
+        reach ``weight`` (the tensor this operator was bound to, (E, M)) and ``bias_t`` (M, N) by the
+        implicit backward pass of :func:`implicit_fixed_point`; the adjoint products use the
+        transposed CSR, with ``φ'`` taken at the fixed point (``1 − x*²`` for tanh, no extra product).
+        The products of both solves write into two alternating buffers, so no iteration allocates.
+        Without ``x0t`` the solve starts from ``φ(bias_t)``, the first iterate from zero.
+
+        Examples
+        --------
+        >>> import torch
+        >>> op = GraphLinearMap(torch.tensor([[0, 1], [1, 0]]), 2, gamma=0.5)      # 0 <-> 1
+        >>> w = torch.ones(2, 1, requires_grad=True)
+        >>> xt, stats = op.bind(w).solve_heads(w, torch.ones(1, 2), tol=1e-8)    # x = 0.5·x + 1 -> 2
+        >>> [round(v, 4) for v in xt.flatten().tolist()], stats["forward"].converged
+        ([2.0, 2.0], True)
+        """
+        if weight.shape != self.weight.shape:
+            raise ValueError(f"weight has shape {tuple(weight.shape)}, but the bound one {tuple(self.weight.shape)}")
+        forward_out, adjoint_out = _Ring(), _Ring()
+
+        def f(xt: torch.Tensor, w: torch.Tensor, bt: torch.Tensor) -> torch.Tensor:
+            out = _csr_apply_heads(self._matrix("fwd"), xt, bt, out=forward_out.next(xt))
+            return out.tanh_() if tanh else out
+
+        dphi: list[torch.Tensor] = []
+
+        def through_phi(xt: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+            if not tanh:
+                return u
+            if not dphi:
+                dphi.append(1 - xt**2)  # tanh' at the fixed point, where tanh(γAx* + b) = x*
+            return u * dphi[0]
+
+        def f_x_vjp(
+            xt: torch.Tensor, inputs: list[torch.Tensor], u: torch.Tensor, add: torch.Tensor | None = None
+        ) -> torch.Tensor:
+            return _csr_apply_heads(self._matrix("bwd"), through_phi(xt, u), add, out=adjoint_out.next(u))
+
+        def inputs_vjp(
+            xt: torch.Tensor, inputs: list[torch.Tensor], u: torch.Tensor, wanted: list[bool]
+        ) -> list[torch.Tensor | None]:
+            v = through_phi(xt, u)  # ∂L/∂(γAx + b)
+            return [self._weight_grad(v, xt) if wanted[0] else None, v if wanted[1] else None]
+
+        if x0t is None:  # the first iterate from 0 is φ(bias): no product with a zero vector
+            x0t = torch.tanh(bias_t.detach()) if tanh else bias_t.detach().clone()
+        return implicit_fixed_point(
+            f,
+            x0t,
+            [weight, bias_t],
+            solver=solver,
+            max_iter=max_iter,
+            tol=tol,
+            on_fail=on_fail,
+            f_x_vjp=f_x_vjp,
+            inputs_vjp=inputs_vjp,
+        )
+
+    def _weight_grad(self, g: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
+        """``∂/∂weight[e, m] = γ · g[m, dst_e] · xt[m, src_e]`` for head-major ``g`` and ``xt``: two gathers.
+
+        Node-major copies of the ``(M, N)`` vectors are cheap, ``(E, M)`` ones are not; ``γ`` goes
+        into the small factor.
+        """
+        op = self.op
+        gn, xn = (g.T * op.gamma).contiguous(), xt.T.contiguous()
+        return gn.index_select(0, op.dst).mul_(xn.index_select(0, op.src))
 
     def matvec_heads(self, xt: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
         """``γ · A_m · xt[m]`` for every head, ``xt`` head-major ``(M, N)``; plus ``add`` (M, N) if given.
@@ -499,38 +603,98 @@ class BoundGraphMap:
             perm, crow, col = self.op._pattern(key)
             weight = self.weight
             n_heads, n, n_edges = weight.shape[1], self.op.num_nodes, weight.shape[0]
-            offsets = torch.arange(n_heads, device=weight.device)
-            crow_m = torch.cat(
-                [(crow[:-1].unsqueeze(0) + offsets.unsqueeze(1) * n_edges).reshape(-1), crow[-1:] * n_heads]
-            )
-            col_m = (col.unsqueeze(0) + offsets.unsqueeze(1) * n).reshape(-1)
-            if n_heads * max(n, n_edges) < 2**31 - 1:  # 32-bit indices: half the memory, faster products
-                crow_m, col_m = crow_m.to(torch.int32), col_m.to(torch.int32)
-            values = weight.T.index_select(1, perm).reshape(-1)  # head-major, γ folded in below
-            if self.op.gamma != 1.0:
-                values = values * self.op.gamma
+            # 32-bit indices when they fit: half the memory of the M·E column indices, faster products
+            itype = torch.int32 if n_heads * max(n, n_edges) < 2**31 - 1 else torch.long
+            offsets = torch.arange(n_heads, dtype=itype, device=weight.device).unsqueeze(1)
+            crow_m = torch.cat([(crow[:-1].to(itype) + offsets * n_edges).reshape(-1), crow[-1:].to(itype) * n_heads])
+            col_m = (col.to(itype) + offsets * n).reshape(-1)
+            values = _head_major(weight, perm, self.op.gamma)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
                 self._csr[key] = torch.sparse_csr_tensor(
-                    crow_m, col_m, values, (n_heads * n, n_heads * n), check_invariants=False
+                    crow_m, col_m, values.reshape(-1), (n_heads * n, n_heads * n), check_invariants=False
                 )
         return self._csr[key]
 
 
-def _csr_pattern(rows: torch.Tensor, cols: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    perm = torch.argsort(rows, stable=True)
+def _head_major(weight: torch.Tensor, perm: torch.Tensor | None, scale: float, chunk: int = 1 << 16) -> torch.Tensor:
+    """``scale · weight[perm].T`` as a contiguous ``(M, E)`` tensor, built a cache-sized slab at a time.
+
+    Gathering and transposing ``chunk`` edges at a time keeps the slab in cache between the two
+    steps and needs no ``(E, M)`` temporary (on a CPU a fresh tensor of hundreds of megabytes
+    costs as much in page faults as the copy itself).
+    """
+    n_edges, n_heads = weight.shape
+    values = torch.empty(n_heads, n_edges, dtype=weight.dtype, device=weight.device)
+    slab = None if perm is None else torch.empty(min(chunk, n_edges), n_heads, dtype=weight.dtype, device=weight.device)
+    for start in range(0, n_edges, chunk):
+        stop = min(start + chunk, n_edges)
+        if perm is None:
+            rows = weight[start:stop]
+        else:
+            rows = torch.index_select(weight, 0, perm[start:stop], out=slab[: stop - start])
+        torch.mul(rows.T, scale, out=values[:, start:stop])
+    return values
+
+
+def _csr_pattern(
+    rows: torch.Tensor, cols: torch.Tensor, n: int
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """``(perm, crow, col)`` of the CSR pattern; ``perm`` is None when ``rows`` is already sorted."""
     crow = torch.zeros(n + 1, dtype=torch.long, device=rows.device)
     crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n), 0)
+    if is_sorted(rows):
+        return None, crow, cols
+    perm = torch.argsort(rows, stable=True)
     return perm, crow, cols[perm]
 
 
-def _csr_apply_heads(csr: torch.Tensor, xt: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
+def is_sorted(index: torch.Tensor) -> bool:
+    """Whether a 1-D index tensor is in non-decreasing order (edges stored target-major, as CSR keeps them).
+
+    Examples
+    --------
+    >>> import torch
+    >>> is_sorted(torch.tensor([0, 0, 2])), is_sorted(torch.tensor([1, 0]))
+    (True, False)
+    """
+    return index.numel() < 2 or bool((index[1:] >= index[:-1]).all())
+
+
+def _csr_apply_heads(
+    csr: torch.Tensor, xt: torch.Tensor, add: torch.Tensor | None = None, *, out: torch.Tensor | None = None
+) -> torch.Tensor:
     flat = xt.reshape(-1)
+    res = None if out is None else out.view(-1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
         # CSR matrix-vector product: about a third faster than sparse.mm on a (M·N, 1) matrix on CPU
-        out = torch.mv(csr, flat) if add is None else torch.addmv(add.reshape(-1), csr, flat)
-    return out.view(xt.shape)
+        res = torch.mv(csr, flat, out=res) if add is None else torch.addmv(add.reshape(-1), csr, flat, out=res)
+    return res.view(xt.shape)
+
+
+class _Ring:
+    """Two output buffers used in turn: an iteration's product never overwrites its own input.
+
+    Reusing memory matters on a CPU: a fresh tensor of tens of megabytes costs more in page faults
+    than the arithmetic written into it.
+    """
+
+    def __init__(self) -> None:
+        self.buffers: list[torch.Tensor] = []
+        self.turn = 0
+
+    def next(self, like: torch.Tensor) -> torch.Tensor:
+        if len(self.buffers) < 2:
+            self.buffers.append(torch.empty_like(like, memory_format=torch.contiguous_format))
+            self.turn = len(self.buffers) - 1
+            return self.buffers[-1]
+        self.turn ^= 1
+        buf = self.buffers[self.turn]
+        if buf.data_ptr() == like.data_ptr():  # never the input (a solver may feed an output back)
+            self.turn ^= 1
+            buf = self.buffers[self.turn]
+        return buf
 
 
 class _BoundMatvec(torch.autograd.Function):
@@ -547,14 +711,10 @@ class _BoundMatvec(torch.autograd.Function):
     def backward(ctx: Any, g: torch.Tensor):
         (xt,) = ctx.saved_tensors
         bound: BoundGraphMap = ctx.bound
-        op = bound.op
         g = g.contiguous()
         grad_w = grad_x = None
-        if ctx.needs_input_grad[1]:  # (E, M): node-major copies of the (M, N) vectors are cheap, (E, M) ones not
-            gn, xn = g.T.contiguous(), xt.T.contiguous()
-            grad_w = gn.index_select(0, op.dst).mul_(xn.index_select(0, op.src))
-            if op.gamma != 1.0:
-                grad_w.mul_(op.gamma)
+        if ctx.needs_input_grad[1]:
+            grad_w = bound._weight_grad(g, xt)
         if ctx.needs_input_grad[2]:
             grad_x = bound.rmatvec_heads(g)
         return None, grad_w, grad_x

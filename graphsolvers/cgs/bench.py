@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import torch
 
-from graphsolvers.cgs.model import segment_softmax
+from graphsolvers.cgs.model import gated_segment_softmax
 from graphsolvers.errors import ToolkitError
 from graphsolvers.fixedpoint import GraphLinearMap, implicit_fixed_point
 
@@ -66,6 +66,8 @@ def bench_one(
     e = degree * n
     src = torch.randint(0, n, (e,), generator=gen)
     dst = (src + torch.randint(1, n, (e,), generator=gen)) % n
+    dst, order = torch.sort(dst, stable=True)  # stored target-major (CSR order), as collate() keeps batches
+    src = src[order]
     edge_index = torch.stack([src, dst]).to(dev)
     score = torch.randn(e, heads, generator=gen).to(dev).requires_grad_()
     gate = (torch.randn(n, heads, generator=gen) + 2.0).to(dev).requires_grad_()
@@ -75,24 +77,11 @@ def bench_one(
         torch.cuda.reset_peak_memory_stats(dev)
         torch.cuda.synchronize(dev)
     t0, c0 = time.perf_counter(), time.process_time()
-    coeff = torch.sigmoid(gate).index_select(0, dst) * segment_softmax(score, dst, n)
+    coeff = gated_segment_softmax(score, gate, dst, n)
     if impl == "sparse":
         op = GraphLinearMap(edge_index, n, gamma=gamma)
-        fast = op.bind(coeff)
-
         # head-major (M, N) solve, the CSR's own layout, as in CGS
-        def f(xt: torch.Tensor, c: torch.Tensor, bt: torch.Tensor) -> torch.Tensor:
-            if torch.is_grad_enabled() and c.requires_grad:
-                return fast.matvec_heads_diff(c, xt) + bt
-            return fast.matvec_heads(xt, add=bt)
-
-        def vjp(xt: torch.Tensor, inputs: list[torch.Tensor], u: torch.Tensor) -> torch.Tensor:
-            return fast.rmatvec_heads(u)
-
-        bias_t = bias.T.contiguous()
-        xt, stats = implicit_fixed_point(
-            f, torch.zeros_like(bias_t), [coeff, bias_t], max_iter=max_iter, tol=tol, f_x_vjp=vjp
-        )
+        xt, stats = op.bind(coeff).solve_heads(coeff, bias.T.contiguous(), max_iter=max_iter, tol=tol)
         x = xt.T
     elif impl == "dense":
         A = torch.zeros(heads, n, n, device=dev).index_put(

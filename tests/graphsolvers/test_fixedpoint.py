@@ -9,10 +9,12 @@ import torch
 from graphsolvers.errors import ConvergenceError, ConvergenceWarning, GraphStructureError, GraphValidationError
 from graphsolvers.fixedpoint import (
     GraphLinearMap,
+    _Ring,
     anderson,
     fixed_point_iteration,
     get_solver,
     implicit_fixed_point,
+    is_sorted,
     solve_fixed_point,
     validate_structure,
 )
@@ -261,3 +263,51 @@ def test_head_major_products_and_their_gradients() -> None:
     assert torch.autograd.gradcheck(lambda w_, x_: op.bind(w_).matvec_heads_diff(w_, x_), (w, xt))
     with pytest.raises(ValueError, match="bound one"):
         bound.matvec_heads_diff(w[:5], xt)
+
+
+@pytest.mark.parametrize("tanh", [False, True])
+@pytest.mark.parametrize("sort", [False, True])
+def test_solve_heads_passes_gradcheck_and_matches_a_plain_solve(tanh: bool, sort: bool) -> None:
+    """The fused head-major solve (no autograd graph of f, φ' at the fixed point) has exact gradients."""
+    n, heads = 9, 2
+    ei = _random_graph(n, 30, 21)
+    if sort:  # target-major edges: the forward CSR needs no permutation
+        ei = ei[:, torch.argsort(ei[1], stable=True)]
+    op = GraphLinearMap(ei, n, gamma=0.7)
+    w = _substochastic(ei, n, heads, 22).requires_grad_()
+    bt = torch.randn(heads, n, dtype=torch.float64, requires_grad=True)
+
+    def fn(w_: torch.Tensor, b_: torch.Tensor) -> torch.Tensor:
+        xt, stats = op.bind(w_).solve_heads(w_, b_, tanh=tanh, tol=1e-13, max_iter=1000)
+        assert stats["forward"].converged
+        return xt
+
+    assert torch.autograd.gradcheck(fn, (w, bt), eps=1e-6, atol=1e-6)
+    phi = torch.tanh if tanh else (lambda z: z)
+    plain = fixed_point_iteration(
+        lambda x: phi(op.matvec(w.detach(), x) + bt.detach().T), torch.zeros(n, heads, dtype=torch.float64), tol=1e-13
+    )
+    torch.testing.assert_close(fn(w, bt).detach(), plain.x.T)
+    from_zero, _ = op.bind(w).solve_heads(w, bt, torch.zeros(heads, n, dtype=torch.float64), tanh=tanh, tol=1e-13)
+    torch.testing.assert_close(from_zero.detach(), plain.x.T)
+
+
+def test_solve_heads_rejects_weights_it_was_not_bound_to() -> None:
+    ei = _random_graph(6, 12, 1)
+    w = _substochastic(ei, 6, 2, 2)
+    with pytest.raises(ValueError, match="bound one"):
+        GraphLinearMap(ei, 6).bind(w).solve_heads(w[:4], torch.zeros(2, 6, dtype=torch.float64))
+
+
+def test_output_ring_never_hands_back_its_input() -> None:
+    ring = _Ring()
+    x = torch.zeros(3)
+    a, b = ring.next(x), ring.next(x)
+    assert a.data_ptr() != b.data_ptr()
+    for inp in (b, a, a, b, b):
+        assert ring.next(inp).data_ptr() != inp.data_ptr()
+
+
+def test_is_sorted() -> None:
+    assert is_sorted(torch.tensor([0, 0, 1, 5])) and is_sorted(torch.tensor([], dtype=torch.long))
+    assert not is_sorted(torch.tensor([0, 2, 1]))
