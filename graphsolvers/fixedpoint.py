@@ -269,7 +269,6 @@ class _SolveConfig:
     backward_tol: float
     on_fail: OnFail
     f_x_vjp: Callable[..., torch.Tensor] | None
-    inputs_vjp: Callable[..., Sequence[torch.Tensor | None]] | None = None
     stats: dict[str, SolverResult] = field(default_factory=dict)
 
 
@@ -278,10 +277,7 @@ class _ImplicitFixedPoint(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, f: Callable[..., torch.Tensor], cfg: _SolveConfig, x0: torch.Tensor, *inputs: torch.Tensor):
-        solver = get_solver(cfg.solver)
-        with torch.no_grad():
-            result = solver(lambda x: f(x, *inputs), x0, max_iter=cfg.max_iter, tol=cfg.tol)
-        cfg.stats["forward"] = check_result(result, on_fail=cfg.on_fail, what="forward fixed-point solve")
+        result = _checked_solve(cfg, lambda x: f(x, *inputs), x0)
         ctx.f, ctx.cfg = f, cfg
         ctx.save_for_backward(result.x, *inputs)
         return result.x
@@ -290,11 +286,6 @@ class _ImplicitFixedPoint(torch.autograd.Function):
     def backward(ctx: Any, grad_x: torch.Tensor):
         x_star, *inputs = ctx.saved_tensors
         f, cfg = ctx.f, ctx.cfg
-        if cfg.inputs_vjp is not None and cfg.f_x_vjp is not None:  # no autograd graph of f at all
-            u = _adjoint_solution(cfg, lambda u: cfg.f_x_vjp(x_star, inputs, u, add=grad_x), grad_x)
-            wanted = list(ctx.needs_input_grad[3:])
-            grads = cfg.inputs_vjp(x_star, inputs, u, wanted)
-            return (None, None, None, *(g if w else None for g, w in zip(grads, wanted, strict=True)))
         with torch.enable_grad():
             x_ = x_star.detach().requires_grad_(cfg.f_x_vjp is None)  # J_xᵀu by autograd only without f_x_vjp
             ins = [t.detach().requires_grad_(t.requires_grad) if t.is_floating_point() else t for t in inputs]
@@ -320,10 +311,21 @@ def _adjoint_solution(
     cfg: _SolveConfig, adjoint: Callable[[torch.Tensor], torch.Tensor], grad_x: torch.Tensor
 ) -> torch.Tensor:
     """The fixed point ``u = adjoint(u)`` from ``u₀ = ∂L/∂x``, checked and recorded in ``cfg.stats``."""
-    with torch.no_grad():
-        result = get_solver(cfg.solver)(adjoint, grad_x.clone(), max_iter=cfg.backward_max_iter, tol=cfg.backward_tol)
-    cfg.stats["backward"] = check_result(result, on_fail=cfg.on_fail, what="backward (adjoint) fixed-point solve")
+    result = _checked_solve(cfg, adjoint, grad_x.clone(), backward=True)
     return result.x
+
+
+def _checked_solve(
+    cfg: _SolveConfig, f: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, *, backward: bool = False
+) -> SolverResult:
+    """Solve ``x = f(x)`` with ``cfg``'s solver and budget (the adjoint's when ``backward``); check and record it."""
+    key = "backward" if backward else "forward"
+    max_iter, tol = (cfg.backward_max_iter, cfg.backward_tol) if backward else (cfg.max_iter, cfg.tol)
+    with torch.no_grad():
+        result = get_solver(cfg.solver)(f, x0, max_iter=max_iter, tol=tol)
+    what = "backward (adjoint) fixed-point solve" if backward else "forward fixed-point solve"
+    cfg.stats[key] = check_result(result, on_fail=cfg.on_fail, what=what)
+    return result
 
 
 def implicit_fixed_point(
@@ -338,7 +340,6 @@ def implicit_fixed_point(
     backward_tol: float | None = None,
     on_fail: OnFail = "warn",
     f_x_vjp: Callable[..., torch.Tensor] | None = None,
-    inputs_vjp: Callable[..., Sequence[torch.Tensor | None]] | None = None,
 ) -> tuple[torch.Tensor, dict[str, SolverResult]]:
     """Solve ``x = f(x, *inputs)`` and make the solution differentiable in ``inputs``.
 
@@ -364,11 +365,6 @@ def implicit_fixed_point(
     f_x_vjp : callable, optional
         ``(x, inputs, u) -> (∂f/∂x)ᵀ u`` without autograd (faster for linear maps); by default
         autograd computes it.
-    inputs_vjp : callable, optional
-        ``(x, inputs, u, wanted) -> [(∂f/∂inputs[i])ᵀ u or None, ...]`` without autograd, for the
-        inputs whose ``wanted[i]`` is True. With it (and ``f_x_vjp``) the backward pass never
-        re-runs ``f``, and the adjoint iteration calls ``f_x_vjp(x, inputs, u, add=∂L/∂x)``, which
-        must return ``(∂f/∂x)ᵀ u + add`` (one fused product for a linear map).
 
     Returns
     -------
@@ -394,7 +390,6 @@ def implicit_fixed_point(
         backward_tol=backward_tol or tol,
         on_fail=on_fail,
         f_x_vjp=f_x_vjp,
-        inputs_vjp=inputs_vjp,
     )
     get_solver(solver)
     x = _ImplicitFixedPoint.apply(f, cfg, x0, *inputs)
@@ -502,10 +497,8 @@ class BoundGraphMap:
 
         ``φ`` is the identity or ``tanh`` (both 1-Lipschitz, so a contraction stays one). Gradients
         reach ``weight`` (the tensor this operator was bound to, (E, M)) and ``bias_t`` (M, N) by the
-        implicit backward pass of :func:`implicit_fixed_point`; the adjoint products use the
-        transposed CSR, with ``φ'`` taken at the fixed point (``1 − x*²`` for tanh, no extra product).
-        The products of both solves write into two alternating buffers, so no iteration allocates.
-        Without ``x0t`` the solve starts from ``φ(bias_t)``, the first iterate from zero.
+        implicit-function theorem: :meth:`adjoint_solve`, then two gathers for ``weight``. Without
+        ``x0t`` the solve starts from ``φ(bias_t)``, the first iterate from zero.
 
         Examples
         --------
@@ -518,45 +511,43 @@ class BoundGraphMap:
         """
         if weight.shape != self.weight.shape:
             raise ValueError(f"weight has shape {tuple(weight.shape)}, but the bound one {tuple(self.weight.shape)}")
-        forward_out, adjoint_out = _Ring(), _Ring()
+        cfg = _SolveConfig(solver, max_iter, tol, max_iter, tol, on_fail, None)
+        get_solver(solver)
+        xt = _BoundFixedPoint.apply(self, cfg, tanh, weight, bias_t, x0t)
+        return xt, cfg.stats
 
-        def f(xt: torch.Tensor, w: torch.Tensor, bt: torch.Tensor) -> torch.Tensor:
-            out = _csr_apply_heads(self._matrix("fwd"), xt, bt, out=forward_out.next(xt))
+    def forward_solve(
+        self, bias_t: torch.Tensor, x0t: torch.Tensor | None, cfg: _SolveConfig, *, tanh: bool = False
+    ) -> torch.Tensor:
+        """``x* = φ(γ·A·x* + bias_t)`` (head-major, no gradient); products go to two alternating buffers."""
+        ring = _Ring()
+        fwd = self._matrix("fwd")
+
+        def f(xt: torch.Tensor) -> torch.Tensor:
+            out = _csr_apply_heads(fwd, xt, bias_t, out=ring.next(xt))
             return out.tanh_() if tanh else out
 
-        dphi: list[torch.Tensor] = []
-
-        def through_phi(xt: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-            if not tanh:
-                return u
-            if not dphi:
-                dphi.append(1 - xt**2)  # tanh' at the fixed point, where tanh(γAx* + b) = x*
-            return u * dphi[0]
-
-        def f_x_vjp(
-            xt: torch.Tensor, inputs: list[torch.Tensor], u: torch.Tensor, add: torch.Tensor | None = None
-        ) -> torch.Tensor:
-            return _csr_apply_heads(self._matrix("bwd"), through_phi(xt, u), add, out=adjoint_out.next(u))
-
-        def inputs_vjp(
-            xt: torch.Tensor, inputs: list[torch.Tensor], u: torch.Tensor, wanted: list[bool]
-        ) -> list[torch.Tensor | None]:
-            v = through_phi(xt, u)  # ∂L/∂(γAx + b)
-            return [self._weight_grad(v, xt) if wanted[0] else None, v if wanted[1] else None]
-
         if x0t is None:  # the first iterate from 0 is φ(bias): no product with a zero vector
-            x0t = torch.tanh(bias_t.detach()) if tanh else bias_t.detach().clone()
-        return implicit_fixed_point(
-            f,
-            x0t,
-            [weight, bias_t],
-            solver=solver,
-            max_iter=max_iter,
-            tol=tol,
-            on_fail=on_fail,
-            f_x_vjp=f_x_vjp,
-            inputs_vjp=inputs_vjp,
-        )
+            x0t = torch.tanh(bias_t) if tanh else bias_t.clone()
+        return _checked_solve(cfg, f, x0t).x
+
+    def adjoint_solve(
+        self, x_star: torch.Tensor, grad: torch.Tensor, cfg: _SolveConfig, *, tanh: bool = False
+    ) -> torch.Tensor:
+        """``v = ∂L/∂(γ·A·x* + b)`` from ``grad = ∂L/∂x*``: the adjoint fixed point ``u = grad + γ·Aᵀ(φ' ⊙ u)``.
+
+        ``φ'`` is taken at the fixed point (``1 − x*²`` for tanh, where ``tanh(γAx* + b) = x*``);
+        returns ``v = φ' ⊙ u``. Each iteration is one transposed CSR product with ``grad`` added in.
+        """
+        dphi = 1 - x_star**2 if tanh else None
+        ring = _Ring()
+        bwd = self._matrix("bwd")
+
+        def adjoint(u: torch.Tensor) -> torch.Tensor:
+            return _csr_apply_heads(bwd, u if dphi is None else u * dphi, grad, out=ring.next(u))
+
+        u = _checked_solve(cfg, adjoint, grad.clone(), backward=True).x
+        return u if dphi is None else u * dphi
 
     def _weight_grad(self, g: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
         """``∂/∂weight[e, m] = γ · g[m, dst_e] · xt[m, src_e]`` for head-major ``g`` and ``xt``: two gathers.
@@ -718,6 +709,33 @@ class _BoundMatvec(torch.autograd.Function):
         if ctx.needs_input_grad[2]:
             grad_x = bound.rmatvec_heads(g)
         return None, grad_w, grad_x
+
+
+class _BoundFixedPoint(torch.autograd.Function):
+    """:meth:`BoundGraphMap.solve_heads`: forward solve, adjoint solve and two gathers; ``f`` is never re-run."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        bound: BoundGraphMap,
+        cfg: _SolveConfig,
+        tanh: bool,
+        weight: torch.Tensor,
+        bias_t: torch.Tensor,
+        x0t: torch.Tensor | None,
+    ) -> torch.Tensor:
+        x_star = bound.forward_solve(bias_t, x0t, cfg, tanh=tanh)
+        ctx.bound, ctx.cfg, ctx.tanh = bound, cfg, tanh
+        ctx.save_for_backward(x_star)
+        return x_star
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor):
+        (x_star,) = ctx.saved_tensors
+        v = ctx.bound.adjoint_solve(x_star, grad.contiguous(), ctx.cfg, tanh=ctx.tanh)
+        grad_w = ctx.bound._weight_grad(v, x_star) if ctx.needs_input_grad[3] else None
+        return None, None, None, grad_w, v if ctx.needs_input_grad[4] else None, None
 
 
 # ---------------------------------------------------------------------------- plain API on a Graph

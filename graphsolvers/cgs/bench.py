@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import torch
 
-from graphsolvers.cgs.model import gated_segment_softmax
+from graphsolvers.cgs.layer import cgs_fixed_point, gated_segment_softmax
 from graphsolvers.errors import ToolkitError
 from graphsolvers.fixedpoint import GraphLinearMap, implicit_fixed_point
 
@@ -77,13 +77,12 @@ def bench_one(
         torch.cuda.reset_peak_memory_stats(dev)
         torch.cuda.synchronize(dev)
     t0, c0 = time.perf_counter(), time.process_time()
-    coeff = gated_segment_softmax(score, gate, dst, n)
-    if impl == "sparse":
+    if impl == "sparse":  # the CGS layer of the model: coefficients, solves and gradients in one
         op = GraphLinearMap(edge_index, n, gamma=gamma)
-        # head-major (M, N) solve, the CSR's own layout, as in CGS
-        xt, stats = op.bind(coeff).solve_heads(coeff, bias.T.contiguous(), max_iter=max_iter, tol=tol)
+        xt, stats = cgs_fixed_point(score, gate, bias.T.contiguous(), op, max_iter=max_iter, tol=tol)
         x = xt.T
     elif impl == "dense":
+        coeff = gated_segment_softmax(score, gate, dst, n)
         A = torch.zeros(heads, n, n, device=dev).index_put(
             (torch.arange(heads, device=dev).repeat_interleave(e), dst.repeat(heads), src.repeat(heads)),
             coeff.T.reshape(-1),

@@ -23,13 +23,14 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import nn
 
 from graphsolvers.cgs.data import GraphBatch
-from graphsolvers.fixedpoint import GraphLinearMap, SolverResult, implicit_fixed_point, is_sorted
+from graphsolvers.cgs.layer import cgs_fixed_point, gated_segment_softmax, segment_softmax
+from graphsolvers.fixedpoint import GraphLinearMap, SolverResult, implicit_fixed_point
 
 __all__ = [
     "CGS",
@@ -41,155 +42,6 @@ __all__ = [
     "gated_segment_softmax",
     "segment_softmax",
 ]
-
-
-def segment_softmax(score: torch.Tensor, index: torch.Tensor, num_segments: int) -> torch.Tensor:
-    """Softmax of ``score`` (E, H) over the entries sharing the same ``index`` (E,).
-
-    Examples
-    --------
-    >>> import torch
-    >>> segment_softmax(torch.tensor([[0.0], [0.0], [1.0]]), torch.tensor([0, 0, 1]), 2).flatten().tolist()
-    [0.5, 0.5, 1.0]
-    """
-    return _SegmentSoftmax.apply(score, index, num_segments)
-
-
-def gated_segment_softmax(
-    score: torch.Tensor, gate: torch.Tensor, index: torch.Tensor, num_segments: int
-) -> torch.Tensor:
-    """``σ(gate)[index] ⊙ segment_softmax(score, index)``: CGS edge coefficients, in few passes.
-
-    Per segment (the edges entering one node) and head the result is non-negative and sums to
-    ``σ(gate)`` of that node — the sub-stochastic rows that make ``γ·A`` a contraction. One fused
-    function: the exponentials are shifted by each head's overall maximum (one reduction, no
-    per-segment maximum; a segment whose sum would underflow falls back to per-segment shifts),
-    the gate and the normaliser are applied in one gather, and the backward pass is
-    ``∂score = c ⊙ (g − Σ_seg p ⊙ g)`` and ``∂gate = σ'(gate) · Σ_seg p ⊙ g`` with ``c`` the output.
-    With ``index`` sorted (edges stored target-major, as :func:`~graphsolvers.cgs.data.collate`
-    keeps them) the segment sums are contiguous reductions.
-
-    Parameters
-    ----------
-    score : torch.Tensor, shape (E, H)
-    gate : torch.Tensor, shape (num_segments, H)
-    index : torch.LongTensor, shape (E,)
-        Segment (target node) of each entry.
-    num_segments : int
-
-    Examples
-    --------
-    >>> import torch
-    >>> c = gated_segment_softmax(torch.zeros(3, 1), torch.zeros(2, 1), torch.tensor([0, 0, 1]), 2)
-    >>> c.flatten().tolist()                      # σ(0) = 0.5, split evenly inside each segment
-    [0.25, 0.25, 0.5]
-    """
-    return _GatedSegmentSoftmax.apply(score, gate, index, num_segments)
-
-
-class _Segments:
-    """Sums over the segments of ``index``; contiguous ``segment_reduce`` when ``index`` is sorted."""
-
-    def __init__(self, index: torch.Tensor, num_segments: int) -> None:
-        self.index, self.num_segments = index, num_segments
-        self.counts = torch.bincount(index, minlength=num_segments)
-        self.sorted = is_sorted(index)
-
-    def sum(self, data: torch.Tensor) -> torch.Tensor:
-        if self.sorted:
-            return torch.segment_reduce(data, "sum", lengths=self.counts, unsafe=True)
-        out = torch.zeros(self.num_segments, *data.shape[1:], dtype=data.dtype, device=data.device)
-        return out.index_add_(0, self.index, data)
-
-    def max(self, data: torch.Tensor) -> torch.Tensor:
-        if self.sorted:
-            return torch.segment_reduce(data, "max", lengths=self.counts, unsafe=True)
-        out = torch.full((self.num_segments, *data.shape[1:]), -torch.inf, dtype=data.dtype, device=data.device)
-        return out.scatter_reduce(0, self.index.unsqueeze(1).expand_as(data), data, reduce="amax", include_self=True)
-
-
-def _shifted_exp(score: torch.Tensor, seg: _Segments) -> tuple[torch.Tensor, torch.Tensor]:
-    """``exp(score − shift)`` and its segment sums, shifted by each head's maximum when that is safe.
-
-    A segment whose largest score lies far below the head's maximum would sum to (almost) zero;
-    then the shift is each segment's own maximum (exact, two more passes).
-    """
-    if score.shape[0] == 0:
-        return score.clone(), torch.zeros(seg.num_segments, *score.shape[1:], dtype=score.dtype, device=score.device)
-    p = torch.sub(score, _column_max(score)).exp_()
-    total = seg.sum(p)
-    floor = torch.finfo(score.dtype).tiny ** 0.5
-    if bool((total[seg.counts > 0] < floor).any()):
-        p = (score - seg.max(score).index_select(0, seg.index)).exp_()
-        total = seg.sum(p)
-    return p, total
-
-
-def _column_max(data: torch.Tensor, fold: int = 16) -> torch.Tensor:
-    """``data.amax(dim=0)`` for a tall, narrow ``(E, H)`` tensor, several times faster.
-
-    A reduction down 16 columns vectorises poorly; ``fold`` rows side by side make it 16·H wide.
-    """
-    n_rows, width = data.shape
-    body = n_rows - n_rows % fold
-    top = data[:body].reshape(-1, fold * width).amax(dim=0).view(fold, width).amax(dim=0) if body else None
-    if body == n_rows:
-        return top
-    rest = data[body:].amax(dim=0)
-    return rest if top is None else torch.maximum(top, rest)
-
-
-class _SegmentSoftmax(torch.autograd.Function):
-    """Segment softmax with a hand-written backward ``p ⊙ (g − Σ_segment p ⊙ g)``.
-
-    The shift of the exponentials is a constant (softmax does not depend on it), so no gradient
-    flows through it; autograd would otherwise differentiate a per-segment ``amax`` scatter and the
-    division separately, several passes over the ``E × H`` entries each.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, score: torch.Tensor, index: torch.Tensor, num_segments: int) -> torch.Tensor:
-        seg = _Segments(index, num_segments)
-        p, total = _shifted_exp(score, seg)
-        p = p.div_(total.index_select(0, index))
-        ctx.save_for_backward(p, index)
-        ctx.seg = seg
-        return p
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, g: torch.Tensor):
-        p, index = ctx.saved_tensors
-        pg = p * g
-        return pg.sub_(p * ctx.seg.sum(pg).index_select(0, index)), None, None
-
-
-class _GatedSegmentSoftmax(torch.autograd.Function):
-    """:func:`gated_segment_softmax` with its hand-written backward."""
-
-    @staticmethod
-    def forward(
-        ctx: Any, score: torch.Tensor, gate: torch.Tensor, index: torch.Tensor, num_segments: int
-    ) -> torch.Tensor:
-        seg = _Segments(index, num_segments)
-        p, total = _shifted_exp(score, seg)
-        tiny = torch.finfo(score.dtype).tiny
-        sig = torch.sigmoid(gate).clamp_min_(tiny)  # > 0, so the backward pass may divide by it
-        scale = sig / total.clamp_min_(tiny)  # empty segments: no entry reads them
-        coeff = p.mul_(scale.index_select(0, index))
-        ctx.save_for_backward(coeff, sig, index)
-        ctx.seg = seg
-        return coeff
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, g: torch.Tensor):
-        coeff, sig, index = ctx.saved_tensors
-        work = coeff * g  # the one (E, H) allocation of the backward pass, reused below
-        pg_sum = ctx.seg.sum(work).div_(sig)  # Σ_seg p·g = Σ_seg c·g / σ
-        d_score = torch.sub(g, torch.index_select(pg_sum, 0, index, out=work), out=work).mul_(coeff)
-        d_gate = pg_sum.mul_(sig).mul_(torch.sub(1, sig))  # σ' = σ(1 − σ)
-        return d_score, d_gate, None, None
 
 
 def _mlp(dims: list[int]) -> nn.Sequential:
@@ -235,13 +87,25 @@ class AttentionLayer(nn.Module):
 
 @dataclass
 class EncoderOutput:
-    """Node embeddings ``h`` (N, hidden), edge coefficients ``coeff`` (E, M) and node biases ``bias`` (N, M)."""
+    """Node embeddings ``h`` (N, hidden), the heads' edge ``score`` (E, M), node ``gate`` and ``bias`` (N, M).
+
+    The edge coefficients ``σ(gate)[dst] · softmax_in(dst)(score)`` are :attr:`coeff`; the CGS layer
+    computes them itself (:func:`~graphsolvers.cgs.layer.cgs_fixed_point`).
+    """
 
     h: torch.Tensor
-    coeff: torch.Tensor
+    score: torch.Tensor
+    gate: torch.Tensor
     bias: torch.Tensor
+    dst: torch.Tensor
+    """Target node of each edge (the segments of the softmax)."""
     e: torch.Tensor | None = None
     """Edge embeddings (E, hidden), for the refinement rounds."""
+
+    @property
+    def coeff(self) -> torch.Tensor:
+        """Edge coefficients (E, M): non-negative, summing to ``σ(gate) < 1`` over the edges entering a node."""
+        return gated_segment_softmax(self.score, self.gate, self.dst, self.gate.shape[0])
 
 
 class _CoefficientHeads(nn.Module):
@@ -276,8 +140,7 @@ class _CoefficientHeads(nn.Module):
         gate, bias = self.node_head(h).split(self.n_heads, dim=1)
         if extra is not None:
             score, bias = score + extra[0], bias + extra[1]
-        coeff = gated_segment_softmax(score, gate, dst, h.shape[0])
-        return EncoderOutput(h=h, coeff=coeff, bias=bias, e=e)
+        return EncoderOutput(h=h, score=score, gate=gate, bias=bias, dst=dst, e=e)
 
 
 class AttentionEncoder(_CoefficientHeads):
@@ -510,10 +373,11 @@ class CGS(nn.Module):
 
     def _solve(self, op: GraphLinearMap, enc: EncoderOutput, x0: torch.Tensor | None) -> torch.Tensor:
         """Fixed point (N, M) of the heads from ``x0`` (None: from 0); solved head-major, ``(M, N)``."""
-        fast = op.bind(enc.coeff)  # CSR for the many products of the forward and adjoint solves
-        zt, self.last_stats = fast.solve_heads(
-            enc.coeff,
+        zt, self.last_stats = cgs_fixed_point(
+            enc.score,
+            enc.gate,
             enc.bias.T.contiguous(),
+            op,
             None if x0 is None else x0.T.contiguous(),
             tanh=self.activation == "tanh",
             solver=self.solver,

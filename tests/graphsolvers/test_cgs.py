@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -11,15 +10,7 @@ import pytest
 import torch
 
 from graphsolvers.cgs.data import collate
-from graphsolvers.cgs.model import (
-    CGS,
-    IGNN,
-    AttentionEncoder,
-    StackedGNN,
-    _column_max,
-    gated_segment_softmax,
-    segment_softmax,
-)
+from graphsolvers.cgs.model import CGS, IGNN, AttentionEncoder, StackedGNN
 from graphsolvers.cgs.tools import CgsPredictArgs, CgsSolveArgs, cgs_predict, cgs_solve
 from graphsolvers.cgs.training import load_checkpoint, predict, save_checkpoint, train_model
 from graphsolvers.errors import CheckpointError, FeatureError, GraphStructureError, GraphValidationError
@@ -341,17 +332,6 @@ def test_committed_checkpoints_are_small_and_usable(task: str, kind: str) -> Non
     )
 
 
-def test_segment_softmax_backward_passes_gradcheck() -> None:
-    g = torch.Generator().manual_seed(0)
-    score = (torch.randn(40, 3, generator=g, dtype=torch.float64) * 3).requires_grad_()
-    index = torch.randint(0, 7, (40,), generator=g)
-    p = segment_softmax(score, index, 7)
-    sums = torch.zeros(7, 3, dtype=torch.float64).index_add_(0, index, p.detach())
-    present = torch.bincount(index, minlength=7) > 0
-    torch.testing.assert_close(sums[present], torch.ones_like(sums[present]))
-    assert torch.autograd.gradcheck(lambda s: segment_softmax(s, index, 7), (score,))
-
-
 @pytest.mark.parametrize("activation", ["identity", "tanh"])
 def test_cgs_gradients_match_autograd_through_an_unrolled_solve(activation: str) -> None:
     """The head-major implicit layer gives the gradients of backpropagating through many plain iterations."""
@@ -447,47 +427,6 @@ def test_lookahead_configuration_errors() -> None:
         CGS(18, 18, n_rounds=2, lookahead_slots=4)
     with pytest.raises(ValueError, match="needs n_rounds >= 2"):
         CGS(18, 18, lookahead_slots=9)
-
-
-def _composed_coefficients(score: torch.Tensor, gate: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
-    return torch.sigmoid(gate).index_select(0, index) * segment_softmax(score, index, n)
-
-
-@pytest.mark.parametrize("sort", [True, False])
-def test_gated_segment_softmax_matches_the_composed_form_and_passes_gradcheck(sort: bool) -> None:
-    g = torch.Generator().manual_seed(3)
-    index = torch.randint(0, 9, (50,), generator=g)  # some of the 9 segments are empty
-    if sort:
-        index = torch.sort(index).values
-    score = (torch.randn(50, 3, generator=g, dtype=torch.float64) * 4).requires_grad_()
-    gate = torch.randn(9, 3, generator=g, dtype=torch.float64).requires_grad_()
-    c = gated_segment_softmax(score, gate, index, 9)
-    torch.testing.assert_close(c, _composed_coefficients(score, gate, index, 9))
-    rows = torch.zeros(9, 3, dtype=torch.float64).index_add_(0, index, c.detach())
-    present = torch.bincount(index, minlength=9) > 0
-    torch.testing.assert_close(rows[present], torch.sigmoid(gate.detach())[present])  # rows sum to σ(gate)
-    assert torch.autograd.gradcheck(lambda s, q: gated_segment_softmax(s, q, index, 9), (score, gate))
-
-
-def test_gated_segment_softmax_keeps_segments_whose_scores_lie_far_below_the_rest() -> None:
-    """A shift by the head's maximum would underflow a segment 1000 below it; the fallback keeps it exact."""
-    index = torch.tensor([0, 0, 1, 1])
-    score = torch.tensor([[1000.0], [999.0], [0.0], [0.0]])
-    c = gated_segment_softmax(score, torch.zeros(2, 1), index, 2)
-    assert torch.isfinite(c).all()
-    torch.testing.assert_close(c.flatten(), torch.tensor([0.5 / (1 + math.exp(-1)), 0.5 / (1 + math.e), 0.25, 0.25]))
-
-
-def test_gated_segment_softmax_of_no_edges_is_empty() -> None:
-    c = gated_segment_softmax(torch.zeros(0, 2), torch.zeros(3, 2), torch.zeros(0, dtype=torch.long), 3)
-    assert c.shape == (0, 2)
-
-
-def test_column_max_equals_amax_for_any_height() -> None:
-    g = torch.Generator().manual_seed(0)
-    for rows in (1, 15, 16, 17, 100):
-        data = torch.randn(rows, 5, generator=g)
-        assert torch.equal(_column_max(data), data.amax(dim=0)), rows
 
 
 def test_collate_stores_edges_by_target_with_their_features() -> None:
