@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import torch
@@ -324,7 +324,10 @@ def _checked_solve(
     with torch.no_grad():
         result = get_solver(cfg.solver)(f, x0, max_iter=max_iter, tol=tol)
     what = "backward (adjoint) fixed-point solve" if backward else "forward fixed-point solve"
-    cfg.stats[key] = check_result(result, on_fail=cfg.on_fail, what=what)
+    check_result(result, on_fail=cfg.on_fail, what=what)
+    # a detached x: the solve's output becomes the autograd node's output, and a stats entry holding that very
+    # tensor would close a reference cycle (output -> node -> cfg -> stats -> output) that only the GC frees
+    cfg.stats[key] = replace(result, x=result.x.detach())
     return result
 
 

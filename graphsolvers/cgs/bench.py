@@ -68,7 +68,8 @@ def bench_one(
     dst = (src + torch.randint(1, n, (e,), generator=gen)) % n
     dst, order = torch.sort(dst, stable=True)  # stored target-major (CSR order), as collate() keeps batches
     src = src[order]
-    edge_index = torch.stack([src, dst]).to(dev)
+    src, dst = src.to(dev), dst.to(dev)
+    edge_index = torch.stack([src, dst])
     score = torch.randn(e, heads, generator=gen).to(dev).requires_grad_()
     gate = (torch.randn(n, heads, generator=gen) + 2.0).to(dev).requires_grad_()
     bias = torch.randn(n, heads, generator=gen).to(dev).requires_grad_()

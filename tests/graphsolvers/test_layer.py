@@ -119,3 +119,23 @@ def test_cgs_layer_rejects_mismatched_shapes() -> None:
         cgs_fixed_point(torch.zeros(7, 2), torch.zeros(5, 2), torch.zeros(2, 5), op)
     with pytest.raises(ValueError, match="head-major"):
         cgs_fixed_point(torch.zeros(8, 2), torch.zeros(5, 2), torch.zeros(5, 2), op)
+
+
+def test_cgs_layer_leaves_no_reference_cycle() -> None:
+    """The output, its autograd node and the solver stats must not keep each other alive (freed without the GC)."""
+    import gc
+    import weakref
+
+    op = GraphLinearMap(_graph(20, 60, 3, sort=True), 20, gamma=0.8)
+    score = torch.randn(60, 2, requires_grad=True)
+    gate, bt = torch.randn(20, 2), torch.randn(2, 20)
+    gc.disable()
+    try:
+        xt, stats = cgs_fixed_point(score, gate, bt, op)
+        xt.sum().backward()
+        alive = weakref.ref(xt)
+        del xt
+        assert alive() is None
+        assert stats["forward"].converged and stats["backward"].converged
+    finally:
+        gc.enable()
