@@ -105,13 +105,12 @@ def find_regions(scene: Scene) -> list[Region]:
 
 def _filled_regions(img: np.ndarray, fg: np.ndarray, k: int, min_side: int, s: int) -> list[Region]:
     """Solid areas: what survives an opening by a ``k``-square (connectors, arrowheads and text do not),
-    grown back over the corners the opening cut off through pixels of the same fill colour, plus the
-    border stroke around them."""
+    grown back over the corners and tips the opening cut off through pixels of the same fill colour,
+    plus the border stroke around them."""
     fg8 = fg.astype(np.uint8)
     opened = cv2.morphologyEx(fg8, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=4)
     H, W = fg.shape
-    grow = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * k + 1, 2 * k + 1))
     ring = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * s + 1, 2 * s + 1))
     thin = cv2.getStructuringElement(cv2.MORPH_RECT, (s + 1, s + 1))
     out = []
@@ -119,19 +118,22 @@ def _filled_regions(img: np.ndarray, fg: np.ndarray, k: int, min_side: int, s: i
         x, y, w, h, _area = stats[i]
         if w < min_side or h < min_side:
             continue
-        x1, y1, x2, y2 = max(0, x - k), max(0, y - k), min(W, x + w + k), min(H, y + h + k)
+        # the opening cut off the shape's thin parts (the long tips of a flat diamond): take back every
+        # fill-coloured area joined to what survived, within half the shape's size around it
+        ext = max(k, max(w, h) // 2)
+        x1, y1, x2, y2 = max(0, x - ext), max(0, y - ext), min(W, x + w + ext), min(H, y + h + ext)
         crop = img[y1:y2, x1:x2]
         blob = (labels[y1:y2, x1:x2] == i).astype(np.uint8)
         fill = masked_median(crop, blob)
-        same = near_colour(crop, fill, 40)
-        near = cv2.dilate(blob, grow) & same & fg8[y1:y2, x1:x2]
-        near = cv2.morphologyEx(near, cv2.MORPH_OPEN, thin) | blob  # not along thin lines of a similar colour
+        same = near_colour(crop, fill, 40) & fg8[y1:y2, x1:x2]
+        near = cv2.morphologyEx(same, cv2.MORPH_OPEN, thin) | blob  # not along thin lines of a similar colour
         _m, lab2 = cv2.connectedComponents(near, connectivity=4)
         body = (lab2 == int(np.bincount(lab2[blob > 0]).argmax())).astype(np.uint8)
         band = cv2.dilate(body, ring) & fg8[y1:y2, x1:x2] & (1 - body)
         band &= _border_coloured(crop, band, fill)
         border = band | body
         body = (cv2.morphologyEx(border, cv2.MORPH_OPEN, thin) | body) > 0  # the border, not connector stubs
+        body = _complete_corners(body, fg8[y1:y2, x1:x2] > 0, k, s)
         ys, xs = np.nonzero(body)
         bx1, by1, bx2, by2 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
         out.append(
@@ -142,6 +144,68 @@ def _filled_regions(img: np.ndarray, fg: np.ndarray, k: int, min_side: int, s: i
             )
         )
     return out
+
+
+def _complete_corners(body: np.ndarray, fg: np.ndarray, k: int, stroke: int) -> np.ndarray:
+    """``body`` with the sharp ends the opening cut off put back, where the drawing shows them.
+
+    An opening by a ``k``-square blunts every corner sharper than a right angle: the long side tips
+    of a flat diamond or a hexagon lose tens of pixels, and a blunted tip, with its two outline
+    strokes meeting beyond it, looks like an arrowhead. At each of the four ends, where the shape's
+    thickness falls off linearly (a wedge), the wedge is continued past the cut through the drawing
+    until the drawing thins to a line.
+    """
+    out = body.copy()
+    views = (
+        lambda m: m,
+        lambda m: m[:, ::-1],
+        lambda m: m.T,
+        lambda m: m.T[:, ::-1],
+    )
+    for view in views:
+        tri = _wedge_tip(view(out), view(fg), k, stroke)
+        if tri is not None:
+            view(out)[tri] = True
+    return out
+
+
+def _wedge_tip(body: np.ndarray, fg: np.ndarray, k: int, stroke: int) -> np.ndarray | None:
+    """The pixels (bool mask) that complete a wedge cut off at the left end of ``body``, or None.
+
+    The wedge is measured away from the cut (``2k`` to ``4k`` columns in, where the opening left the
+    shape whole): its centre line, fitted by a straight line, is followed leftwards column by column
+    through the drawing while the drawing there is thicker than a line and no thicker than the wedge.
+    """
+    cols = np.flatnonzero(body.any(axis=0))
+    if cols.size < 4 * k:
+        return None
+    xl = int(cols[0])
+    sub = body[:, xl : xl + 4 * k]
+    if sub.shape[1] < 4 * k or not sub.any(axis=0).all():
+        return None
+    top = sub.argmax(axis=0)
+    bottom = sub.shape[0] - 1 - sub[::-1].argmax(axis=0)
+    rel = np.arange(2 * k, 4 * k)
+    thick = (bottom - top + 1)[rel].astype(np.float64)
+    slope, icpt = np.polyfit(rel, thick, 1)
+    if slope <= 0.05 or np.abs(slope * rel + icpt - thick).max() > max(2.0, 0.1 * thick.max()):
+        return None  # not a straight wedge (a rounded or square end)
+    mid_slope, mid_icpt = np.polyfit(rel, (top[rel] + bottom[rel]) / 2.0, 1)
+    tip = np.zeros(body.shape, bool)
+    for x in range(xl - 1, max(-1, xl - 3 * k), -1):
+        t, mid = slope * (x - xl) + icpt, round(mid_slope * (x - xl) + mid_icpt)
+        if not 0 <= mid < body.shape[0] or not fg[mid, x]:
+            break
+        col = fg[:, x]
+        lo, hi = mid, mid + 1
+        while lo > 0 and col[lo - 1] and mid - lo < t:
+            lo -= 1
+        while hi < body.shape[0] and col[hi] and hi - mid < t:
+            hi += 1
+        if hi - lo <= stroke + 1 or hi - lo > t + 2:
+            break  # down to a line (the connector that leaves the tip), or into something wider
+        tip[lo:hi, x] = True
+    return tip if tip.sum() >= 4 else None
 
 
 def _border_coloured(crop: np.ndarray, band: np.ndarray, fill: np.ndarray, *, tol: int = 40) -> np.ndarray:

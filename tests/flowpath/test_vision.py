@@ -119,6 +119,34 @@ def test_stroke_width_reads_columns_when_connectors_all_run_across():
     assert _stroke_width(grid) == 2
 
 
+def test_thin_dark_outline_makes_a_node_and_a_crossing_connector_does_not():
+    """A Graphviz-style box (one antialiased dark pixel of outline) is bordered; a borderless label box is
+    not, even with a connector crossing its rim; nor is a box whose rim only blends into the background."""
+    from flowpath.vision.parse import _has_border
+    from flowpath.vision.regions import Region
+
+    fill, white = np.array([221, 232, 247]), np.array([255, 255, 255])
+    img = np.full((60, 200, 3), 255, np.uint8)
+    img[10:50, 20:180] = fill
+    mask = np.zeros((40, 160), bool)
+    mask[:, :] = True
+    region = Region(bbox=(20, 10, 180, 50), mask=mask, filled=True)
+    blended = img.copy()
+    blended[10, 20:180] = blended[49, 20:180] = (fill + white) // 2  # antialiased rim of a borderless box
+    blended[10:50, 20] = blended[10:50, 179] = (fill + white) // 2
+    crossed = blended.copy()
+    crossed[29:31, 20:180] = 0  # the connector running through the label box
+    assert not _has_border(blended, region, fill, white)
+    assert not _has_border(crossed, region, fill, white)
+    # a one-pixel dark outline inside a faint antialiased edge: half the two-pixel rim, not "most" of it
+    outlined = np.full((64, 204, 3), 255, np.uint8)
+    outlined[9:51, 19:181] = (235, 235, 235)
+    outlined[10:50, 20:180] = fill
+    cv2.rectangle(outlined, (20, 10), (179, 49), (40, 40, 40), 1)
+    wider = Region(bbox=(19, 9, 181, 51), mask=np.ones((42, 162), bool), filled=True)
+    assert _has_border(outlined, wider, fill, white)
+
+
 def test_join_lines_glues_hyphenated_wraps():
     assert join_lines(["well-", "being", "plan"]) == "well-being plan"
 
