@@ -145,9 +145,7 @@ def _hugs_text(r: Region) -> bool:
     return top + bottom <= 1.4 * own and max(left, right) <= 2.5 * own
 
 
-def _has_border(
-    img: np.ndarray, r: Region, fill: np.ndarray, background: np.ndarray, *, contrast: int = 60
-) -> bool:
+def _has_border(img: np.ndarray, r: Region, fill: np.ndarray, background: np.ndarray, *, contrast: int = 60) -> bool:
     """Whether the shape is outlined (nodes often are, label boxes never).
 
     Looks at the two outermost pixels of the shape. Either most of them are unlike the fill (a

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from flowpath.vision.image import colour_distance, masked_median, near_colour
+from flowpath.vision.shapes import classify_shape
 
 __all__ = ["Region", "Scene", "analyse_scene", "find_regions"]
 
@@ -151,10 +152,17 @@ def _complete_corners(body: np.ndarray, fg: np.ndarray, k: int, stroke: int) -> 
 
     An opening by a ``k``-square blunts every corner sharper than a right angle: the long side tips
     of a flat diamond or a hexagon lose tens of pixels, and a blunted tip, with its two outline
-    strokes meeting beyond it, looks like an arrowhead. At each of the four ends, where the shape's
-    thickness falls off linearly (a wedge), the wedge is continued past the cut through the drawing
-    until the drawing thins to a line.
+    strokes meeting beyond it, looks like an arrowhead. For diamonds and hexagons (classified as
+    blunted), at each of the four ends where the thickness falls off linearly (a wedge), the wedge is
+    continued past the cut through the drawing until the drawing thins to a line. Rounded shapes are
+    left alone: an arrowhead on top of an ellipse would pass for the rest of a wedge.
     """
+    ys, xs = np.nonzero(body)
+    if not ys.size or classify_shape(body[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]) not in (
+        "rhombus",
+        "hexagon",
+    ):
+        return body  # only shapes with a vertex at an end: a rounded end with an arrowhead on it is no wedge
     out = body.copy()
     views = (
         lambda m: m,
@@ -167,6 +175,12 @@ def _complete_corners(body: np.ndarray, fg: np.ndarray, k: int, stroke: int) -> 
         if tri is not None:
             view(out)[tri] = True
     return out
+
+
+SHARP = 1.0
+"""Largest growth of a wedge's thickness per pixel along it (a tip of about 53°) that counts as sharp: the
+opening blunts sharper tips by more than half its size, while the corners of a square diamond (growth 2)
+are regrown from their fill."""
 
 
 def _wedge_tip(body: np.ndarray, fg: np.ndarray, k: int, stroke: int) -> np.ndarray | None:
@@ -188,8 +202,8 @@ def _wedge_tip(body: np.ndarray, fg: np.ndarray, k: int, stroke: int) -> np.ndar
     rel = np.arange(2 * k, 4 * k)
     thick = (bottom - top + 1)[rel].astype(np.float64)
     slope, icpt = np.polyfit(rel, thick, 1)
-    if slope <= 0.05 or np.abs(slope * rel + icpt - thick).max() > max(2.0, 0.1 * thick.max()):
-        return None  # not a straight wedge (a rounded or square end)
+    if not 0.05 < slope < SHARP or np.abs(slope * rel + icpt - thick).max() > max(2.0, 0.1 * thick.max()):
+        return None  # not a sharp, straight wedge (a right-angled, rounded or square end)
     mid_slope, mid_icpt = np.polyfit(rel, (top[rel] + bottom[rel]) / 2.0, 1)
     tip = np.zeros(body.shape, bool)
     for x in range(xl - 1, max(-1, xl - 3 * k), -1):

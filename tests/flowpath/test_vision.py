@@ -147,6 +147,25 @@ def test_thin_dark_outline_makes_a_node_and_a_crossing_connector_does_not():
     assert _has_border(outlined, wider, fill, white)
 
 
+def test_flat_diamond_tip_is_not_read_as_an_arrowhead():
+    """A wide, flat decision (as Graphviz draws them) loses its side tips to the shape opening; the tip is put
+    back, so the connector leaving it runs from the decision, not into it."""
+    from tests.flowpath.charts import diamond
+
+    img = np.full((200, 1000, 3), 255, np.uint8)
+    box(img, 20, 70, 180, 130)
+    diamond(img, 470, 100, 230, 40)  # tips of about 19 degrees
+    box(img, 800, 70, 980, 130)
+    arrow(img, (181, 100), (239, 100))
+    arrow(img, (701, 100), (799, 100))
+    g = parse_image(img, ocr=False)
+    by_x = {n.id: n.bbox[0] for n in g.nodes}
+    order = sorted(by_x, key=by_x.get)
+    assert len(order) == 3
+    assert {(e.source, e.target) for e in g.edges} == {(order[0], order[1]), (order[1], order[2])}
+    assert g.nodes[[n.id for n in g.nodes].index(order[1])].bbox[2] >= 695  # the right tip is part of the shape
+
+
 def test_join_lines_glues_hyphenated_wraps():
     assert join_lines(["well-", "being", "plan"]) == "well-being plan"
 
