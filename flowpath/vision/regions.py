@@ -106,13 +106,12 @@ def find_regions(scene: Scene) -> list[Region]:
 
 def _filled_regions(img: np.ndarray, fg: np.ndarray, k: int, min_side: int, s: int) -> list[Region]:
     """Solid areas: what survives an opening by a ``k``-square (connectors, arrowheads and text do not),
-    grown back over the corners the opening cut off through pixels of the same fill colour, plus the
-    border stroke around them and the sharp tips the opening cut off (:func:`_complete_corners`)."""
+    grown back over the corners and tips the opening cut off through pixels of the same fill colour,
+    plus the border stroke around them."""
     fg8 = fg.astype(np.uint8)
     opened = cv2.morphologyEx(fg8, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=4)
     H, W = fg.shape
-    grow = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * k + 1, 2 * k + 1))
     ring = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * s + 1, 2 * s + 1))
     thin = cv2.getStructuringElement(cv2.MORPH_RECT, (s + 1, s + 1))
     out = []
@@ -120,14 +119,15 @@ def _filled_regions(img: np.ndarray, fg: np.ndarray, k: int, min_side: int, s: i
         x, y, w, h, _area = stats[i]
         if w < min_side or h < min_side:
             continue
-        ext = 3 * k  # room for the sharp tips the opening cut off (see _complete_corners)
+        # the opening cut off the shape's thin parts (the long tips of a flat diamond): take back every
+        # fill-coloured area joined to what survived, within half the shape's size around it
+        ext = max(k, max(w, h) // 2)
         x1, y1, x2, y2 = max(0, x - ext), max(0, y - ext), min(W, x + w + ext), min(H, y + h + ext)
         crop = img[y1:y2, x1:x2]
         blob = (labels[y1:y2, x1:x2] == i).astype(np.uint8)
         fill = masked_median(crop, blob)
-        same = near_colour(crop, fill, 40)
-        near = cv2.dilate(blob, grow) & same & fg8[y1:y2, x1:x2]
-        near = cv2.morphologyEx(near, cv2.MORPH_OPEN, thin) | blob  # not along thin lines of a similar colour
+        same = near_colour(crop, fill, 40) & fg8[y1:y2, x1:x2]
+        near = cv2.morphologyEx(same, cv2.MORPH_OPEN, thin) | blob  # not along thin lines of a similar colour
         _m, lab2 = cv2.connectedComponents(near, connectivity=4)
         body = (lab2 == int(np.bincount(lab2[blob > 0]).argmax())).astype(np.uint8)
         band = cv2.dilate(body, ring) & fg8[y1:y2, x1:x2] & (1 - body)
