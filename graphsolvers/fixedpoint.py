@@ -93,6 +93,7 @@ Solver = Callable[..., SolverResult]
 
 
 def _residual(fx: torch.Tensor, x: torch.Tensor) -> float:
+    fx, x = fx.detach(), x.detach()  # a number for the stopping test, not part of any gradient
     return float(torch.linalg.vector_norm(fx - x) / (torch.linalg.vector_norm(fx) + _EPS))
 
 
@@ -131,10 +132,17 @@ def fixed_point_iteration(
     _check_budget(max_iter, tol)
     x = x0
     residual = float("inf")
-    diff = torch.empty_like(x0)  # one scratch tensor: no fresh (page-faulting) allocation per residual
+    diff: torch.Tensor | None = None  # one scratch tensor: no fresh (page-faulting) allocation per residual
     for k in range(1, max_iter + 1):
         fx = f(x)
-        residual = float(torch.linalg.vector_norm(torch.sub(fx, x, out=diff)) / (torch.linalg.vector_norm(fx) + _EPS))
+        if fx.requires_grad or not fx.is_floating_point():
+            residual = _residual(fx, x)  # out= does not take part in autograd (unrolled differentiation)
+        else:
+            if diff is None or diff.shape != fx.shape or diff.dtype != fx.dtype:
+                diff = torch.empty_like(fx)
+            residual = float(
+                torch.linalg.vector_norm(torch.sub(fx, x, out=diff)) / (torch.linalg.vector_norm(fx) + _EPS)
+            )
         x = fx
         if residual <= tol:
             return SolverResult(x, k, residual, True)
@@ -185,7 +193,7 @@ def anderson(
     X[0] = x0.reshape(-1)
     F[0] = f(x0).reshape(-1)
     residual = _residual(F[0], X[0])
-    best_x, best_res, k = F[0], residual, 1
+    best_x, best_res, k = F[0].clone(), residual, 1  # a copy: the ring buffer overwrites F[0] later
     if residual <= tol or max_iter == 1:
         return SolverResult(F[0].reshape(shape), 1, residual, residual <= tol)
     H = torch.zeros(m + 1, m + 1, dtype=x0.dtype, device=x0.device)
@@ -214,7 +222,10 @@ def anderson(
 
 
 SOLVERS: dict[str, Solver] = {"fixed_point": fixed_point_iteration, "anderson": anderson}
-"""The solvers by name: ``"fixed_point"`` (Picard iteration) and ``"anderson"``."""
+"""The solvers by name: ``"fixed_point"`` (Picard iteration) and ``"anderson"``.
+
+A solver added here must copy any output of ``f`` it keeps beyond the last two: the CGS solves write
+their products into two alternating buffers."""
 
 
 def get_solver(name: str) -> Solver:
@@ -475,6 +486,7 @@ class BoundGraphMap:
     def __init__(self, op: GraphLinearMap, weight: torch.Tensor) -> None:
         self.op, self.weight = op, weight
         self._csr: dict[str, torch.Tensor] = {}
+        self._spare: tuple[torch.Tensor, torch.Tensor] | None = None  # arrays of a released matrix
 
     def matvec(self, x: torch.Tensor) -> torch.Tensor:
         """``γ · A · x`` for ``x`` of shape ``(N, M)``."""
@@ -601,17 +613,40 @@ class BoundGraphMap:
             itype = torch.int32 if n_heads * max(n, n_edges) < 2**31 - 1 else torch.long
             offsets = torch.arange(n_heads, dtype=itype, device=weight.device).unsqueeze(1)
             crow_m = torch.cat([(crow[:-1].to(itype) + offsets * n_edges).reshape(-1), crow[-1:].to(itype) * n_heads])
-            col_m = (col.to(itype) + offsets * n).reshape(-1)
-            values = _head_major(weight, perm, self.op.gamma)
+            spare = self._spare if self._spare is not None and self._spare[0].dtype == itype else None
+            self._spare = None
+            col_m = torch.add(col.to(itype), offsets * n, out=None if spare is None else spare[0].view(n_heads, -1))
+            values = _head_major(weight, perm, self.op.gamma, out=None if spare is None else spare[1])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
                 self._csr[key] = torch.sparse_csr_tensor(
-                    crow_m, col_m, values.reshape(-1), (n_heads * n, n_heads * n), check_invariants=False
+                    crow_m, col_m.reshape(-1), values.reshape(-1), (n_heads * n, n_heads * n), check_invariants=False
                 )
         return self._csr[key]
 
+    def take_values(self, key: str) -> torch.Tensor | None:
+        """Drop the ``key`` CSR matrix and hand its ``M·E`` value array over for the caller to keep (or None).
 
-def _head_major(weight: torch.Tensor, perm: torch.Tensor | None, scale: float, chunk: int = 1 << 16) -> torch.Tensor:
+        For a backward pass done with the matrix: its gradient of the ``(E, M)`` edge weights can be
+        written there instead of into a fresh array (rebuilt on demand if the matrix is asked for again).
+        """
+        csr = self._csr.pop(key, None)
+        return None if csr is None else csr.values()
+
+    def release(self, key: str) -> None:
+        """Drop the ``key`` CSR matrix (``"fwd"`` or ``"bwd"``) and keep its arrays for the next one built.
+
+        A backward pass that no longer needs the forward matrix builds the transposed one into the
+        same memory: no fresh ``M·E``-sized arrays to page in (rebuilt on demand if asked for again).
+        """
+        csr = self._csr.pop(key, None)
+        if csr is not None:
+            self._spare = (csr.col_indices(), csr.values().view(self.weight.shape[1], -1))
+
+
+def _head_major(
+    weight: torch.Tensor, perm: torch.Tensor | None, scale: float, chunk: int = 1 << 16, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """``scale · weight[perm].T`` as a contiguous ``(M, E)`` tensor, built a cache-sized slab at a time.
 
     Gathering and transposing ``chunk`` edges at a time keeps the slab in cache between the two
@@ -619,7 +654,7 @@ def _head_major(weight: torch.Tensor, perm: torch.Tensor | None, scale: float, c
     costs as much in page faults as the copy itself).
     """
     n_edges, n_heads = weight.shape
-    values = torch.empty(n_heads, n_edges, dtype=weight.dtype, device=weight.device)
+    values = torch.empty(n_heads, n_edges, dtype=weight.dtype, device=weight.device) if out is None else out
     slab = None if perm is None else torch.empty(min(chunk, n_edges), n_heads, dtype=weight.dtype, device=weight.device)
     for start in range(0, n_edges, chunk):
         stop = min(start + chunk, n_edges)
@@ -669,6 +704,10 @@ def _csr_apply_heads(
 
 class _Ring:
     """Two output buffers used in turn: an iteration's product never overwrites its own input.
+
+    A solver may therefore keep at most the last two outputs of ``f`` without copying them (both
+    solvers of :data:`SOLVERS` do: Picard iteration holds the current and previous iterate, Anderson
+    copies each output into its history); a solver registered there must do the same.
 
     Reusing memory matters on a CPU: a fresh tensor of tens of megabytes costs more in page faults
     than the arithmetic written into it.
@@ -736,6 +775,7 @@ class _BoundFixedPoint(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad: torch.Tensor):
         (x_star,) = ctx.saved_tensors
+        ctx.bound.release("fwd")  # the transposed matrix is built into its memory
         v = ctx.bound.adjoint_solve(x_star, grad.contiguous(), ctx.cfg, tanh=ctx.tanh)
         grad_w = ctx.bound._weight_grad(v, x_star) if ctx.needs_input_grad[3] else None
         return None, None, None, grad_w, v if ctx.needs_input_grad[4] else None, None

@@ -51,8 +51,7 @@ def cgs_fixed_point(
 
     ``A_m`` comes from ``score`` and ``gate`` as in the module docstring; ``γ`` and the graph come
     from ``op``. Differentiable in ``score``, ``gate`` and ``bias_t`` by the implicit-function
-    theorem: after the adjoint solve ``v = ∂L/∂(γAx* + b)``, with ``y = γ·A·x*`` (``x* − b`` for
-    the identity ``φ``, one product for tanh),
+    theorem: after the adjoint solve ``v = ∂L/∂(γAx* + b)``, with ``y = γ·A·x*`` (one product),
 
     * ``∂score_e = c_e · v_i · (γ·x*_j − y_i / σ_i)`` for ``e = (j → i)``,
     * ``∂gate_i = (1 − σ_i) · v_i · y_i``,  ``∂b = v``,
@@ -123,20 +122,23 @@ class _CGSLayer(torch.autograd.Function):
         bound = op.bind(coeff)
         x_star = bound.forward_solve(bias_t, x0t, cfg, tanh=tanh)
         ctx.bound, ctx.cfg, ctx.tanh = bound, cfg, tanh
-        ctx.save_for_backward(coeff, sig, x_star, bias_t)
+        ctx.save_for_backward(coeff, sig, x_star)
         return x_star
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad: torch.Tensor):
-        coeff, sig, x_star, bias_t = ctx.saved_tensors
+        coeff, sig, x_star = ctx.saved_tensors
         bound: BoundGraphMap = ctx.bound
+        # γ·A·x* by one product: x* − b would equal it at the fixed point, but in float32 that difference
+        # loses eps·|b|, which ∂gate and y/σ magnify where σ(gate) is small
+        y = bound.matvec_heads(x_star)
+        bound.release("fwd")  # the transposed matrix is built into its memory
         v = bound.adjoint_solve(x_star, grad.contiguous(), ctx.cfg, tanh=ctx.tanh)  # (M, N)
-        # γ·A·x*: one product under tanh; without it x* − b, equal at the fixed point (to the solve's tolerance)
-        y = bound.matvec_heads(x_star) if ctx.tanh else x_star - bias_t
         d_score = d_gate = None
         if ctx.needs_input_grad[3]:
-            d_score = _score_grad(coeff, v, x_star, y, sig, bound.op)
+            spare = bound.take_values("bwd")  # the adjoint is solved: ∂score goes into its matrix's memory
+            d_score = _score_grad(coeff, v, x_star, y, sig, bound.op, out=spare)
         if ctx.needs_input_grad[4]:
             d_gate = (v * y).T.mul(1 - sig)
         return None, None, None, d_score, d_gate, v if ctx.needs_input_grad[5] else None, None
@@ -149,15 +151,19 @@ def _score_grad(
     y: torch.Tensor,
     sig: torch.Tensor,
     op: GraphLinearMap,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``c_e · v_i · (γ·x*_j − y_i / σ_i)`` for every edge ``e = (j → i)``, :data:`SLAB_EDGES` edges at a time.
 
     The node factors are node-major ``(N, M)`` copies (cheap); each slab of gathers stays in cache,
-    and the result is the only ``(E, M)`` tensor made.
+    and the result goes into ``out`` (any ``E·M`` array of the dtype, e.g. a spent CSR matrix's values)
+    or a fresh tensor.
     """
     n_edges, n_heads = coeff.shape
     vn, xn, qn = v.T.contiguous(), (x_star.T * op.gamma).contiguous(), (y.T / sig).contiguous()
-    out = torch.empty_like(coeff)
+    if out is None or out.numel() != coeff.numel() or out.dtype != coeff.dtype:
+        out = torch.empty_like(coeff)
+    out = out.view(coeff.shape)
     chunk = SLAB_EDGES
     width = min(chunk, n_edges)
     a = torch.empty(width, n_heads, dtype=coeff.dtype, device=coeff.device)
@@ -274,7 +280,11 @@ def _gated_coefficients(score: torch.Tensor, gate: torch.Tensor, seg: _Segments)
     tiny = torch.finfo(score.dtype).tiny
     sig = torch.sigmoid(gate).clamp_min_(tiny)
     scale = sig / total.clamp_min_(tiny)  # empty segments: no entry reads them
-    return p.mul_(scale.index_select(0, seg.index)), sig
+    slab = torch.empty(min(SLAB_EDGES, p.shape[0]), *p.shape[1:], dtype=p.dtype, device=p.device)
+    for start in range(0, p.shape[0], SLAB_EDGES):  # no (E, M) temporary for the gathered scale
+        stop = min(start + SLAB_EDGES, p.shape[0])
+        p[start:stop].mul_(torch.index_select(scale, 0, seg.index[start:stop], out=slab[: stop - start]))
+    return p, sig
 
 
 class _SegmentSoftmax(torch.autograd.Function):

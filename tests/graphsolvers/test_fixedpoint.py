@@ -311,3 +311,32 @@ def test_output_ring_never_hands_back_its_input() -> None:
 def test_is_sorted() -> None:
     assert is_sorted(torch.tensor([0, 0, 1, 5])) and is_sorted(torch.tensor([], dtype=torch.long))
     assert not is_sorted(torch.tensor([0, 2, 1]))
+
+
+def test_fixed_point_iteration_can_be_differentiated_unrolled_and_takes_integer_starts() -> None:
+    a = torch.tensor([0.5], requires_grad=True)
+    res = fixed_point_iteration(lambda x: a * x + 1, torch.zeros(1), tol=1e-9, max_iter=200)
+    res.x.backward()  # x* = 1 / (1 - a): dx*/da = 4, through every iteration
+    assert abs(float(a.grad) - 4.0) < 1e-4
+    res = fixed_point_iteration(lambda x: 0.5 * x + 1, torch.zeros(1, dtype=torch.long), tol=1e-9, max_iter=200)
+    assert res.converged and abs(float(res.x) - 2.0) < 1e-6
+
+
+def test_anderson_returns_the_first_step_when_it_stays_the_best() -> None:
+    """When the first step stays the best (a map that does not contract), that step is what comes back."""
+    hits = 0
+    for seed in range(200):
+        g = torch.Generator().manual_seed(seed)
+        c = torch.randn(2, generator=g, dtype=torch.float64) * 0.1
+        a = 1 + 20 * torch.rand(1, generator=g, dtype=torch.float64)
+
+        def f(x: torch.Tensor, c: torch.Tensor = c, a: torch.Tensor = a) -> torch.Tensor:
+            return c + a * x + x**3
+
+        x0 = torch.randn(2, generator=g, dtype=torch.float64)
+        r = anderson(f, x0, max_iter=7, tol=1e-12, m=3)
+        first = f(x0)
+        if abs(r.residual - float((first - x0).norm() / (first.norm() + 1e-8))) < 1e-15 and r.n_iter >= 3:
+            hits += 1
+            torch.testing.assert_close(r.x, first)
+    assert hits > 0
