@@ -92,9 +92,11 @@ class SolverResult:
 Solver = Callable[..., SolverResult]
 
 
-def _residual(fx: torch.Tensor, x: torch.Tensor) -> float:
+def _residual(fx: torch.Tensor, x: torch.Tensor, scratch: torch.Tensor | None = None) -> float:
+    """``‖fx − x‖ / (‖fx‖ + ε)``, the difference written into ``scratch`` when given (no fresh tensor)."""
     fx, x = fx.detach(), x.detach()  # a number for the stopping test, not part of any gradient
-    return float(torch.linalg.vector_norm(fx - x) / (torch.linalg.vector_norm(fx) + _EPS))
+    diff = fx - x if scratch is None else torch.sub(fx, x, out=scratch)
+    return float(torch.linalg.vector_norm(diff) / (torch.linalg.vector_norm(fx) + _EPS))
 
 
 def fixed_point_iteration(
@@ -132,17 +134,12 @@ def fixed_point_iteration(
     _check_budget(max_iter, tol)
     x = x0
     residual = float("inf")
-    diff: torch.Tensor | None = None  # one scratch tensor: no fresh (page-faulting) allocation per residual
+    scratch: torch.Tensor | None = None  # one tensor for every residual: no fresh (page-faulting) allocation
     for k in range(1, max_iter + 1):
         fx = f(x)
-        if fx.requires_grad or not fx.is_floating_point():
-            residual = _residual(fx, x)  # out= does not take part in autograd (unrolled differentiation)
-        else:
-            if diff is None or diff.shape != fx.shape or diff.dtype != fx.dtype:
-                diff = torch.empty_like(fx)
-            residual = float(
-                torch.linalg.vector_norm(torch.sub(fx, x, out=diff)) / (torch.linalg.vector_norm(fx) + _EPS)
-            )
+        if fx.is_floating_point() and (scratch is None or scratch.shape != fx.shape or scratch.dtype != fx.dtype):
+            scratch = torch.empty_like(fx, requires_grad=False)
+        residual = _residual(fx, x, scratch if fx.is_floating_point() else None)
         x = fx
         if residual <= tol:
             return SolverResult(x, k, residual, True)
@@ -282,6 +279,22 @@ class _SolveConfig:
     f_x_vjp: Callable[..., torch.Tensor] | None
     stats: dict[str, SolverResult] = field(default_factory=dict)
 
+    @classmethod
+    def checked(
+        cls,
+        solver: str,
+        max_iter: int,
+        tol: float,
+        on_fail: OnFail,
+        *,
+        backward_max_iter: int | None = None,
+        backward_tol: float | None = None,
+        f_x_vjp: Callable[..., torch.Tensor] | None = None,
+    ) -> _SolveConfig:
+        """A configuration naming a known solver (else ``ValueError``); the adjoint budget defaults to the forward's."""
+        get_solver(solver)
+        return cls(solver, max_iter, tol, backward_max_iter or max_iter, backward_tol or tol, on_fail, f_x_vjp)
+
 
 class _ImplicitFixedPoint(torch.autograd.Function):
     """``x* = f(x*, *inputs)``; the gradient comes from the adjoint fixed point ``u = g + J_xᵀ u``."""
@@ -396,16 +409,9 @@ def implicit_fixed_point(
     >>> round(float(a.grad), 4), stats["forward"].converged
     (4.0, True)
     """
-    cfg = _SolveConfig(
-        solver=solver,
-        max_iter=max_iter,
-        tol=tol,
-        backward_max_iter=backward_max_iter or max_iter,
-        backward_tol=backward_tol or tol,
-        on_fail=on_fail,
-        f_x_vjp=f_x_vjp,
+    cfg = _SolveConfig.checked(
+        solver, max_iter, tol, on_fail, backward_max_iter=backward_max_iter, backward_tol=backward_tol, f_x_vjp=f_x_vjp
     )
-    get_solver(solver)
     x = _ImplicitFixedPoint.apply(f, cfg, x0, *inputs)
     return x, cfg.stats
 
@@ -526,8 +532,7 @@ class BoundGraphMap:
         """
         if weight.shape != self.weight.shape:
             raise ValueError(f"weight has shape {tuple(weight.shape)}, but the bound one {tuple(self.weight.shape)}")
-        cfg = _SolveConfig(solver, max_iter, tol, max_iter, tol, on_fail, None)
-        get_solver(solver)
+        cfg = _SolveConfig.checked(solver, max_iter, tol, on_fail)
         xt = _BoundFixedPoint.apply(self, cfg, tanh, weight, bias_t, x0t)
         return xt, cfg.stats
 

@@ -24,7 +24,6 @@ from graphsolvers.fixedpoint import (
     OnFail,
     SolverResult,
     _SolveConfig,
-    get_solver,
     is_sorted,
 )
 
@@ -98,8 +97,7 @@ def cgs_fixed_point(
         raise ValueError(
             f"bias_t must be head-major (M, N) = {(gate.shape[1], op.num_nodes)}, got {tuple(bias_t.shape)}"
         )
-    cfg = _SolveConfig(solver, max_iter, tol, max_iter, tol, on_fail, None)
-    get_solver(solver)
+    cfg = _SolveConfig.checked(solver, max_iter, tol, on_fail)
     xt = _CGSLayer.apply(op, cfg, tanh, score, gate, bias_t, x0t)
     return xt, cfg.stats
 
