@@ -119,8 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--data", type=Path, help="FollowTheFlow data/ folder (default: $FLOWEXPLAINBENCH_DIR)")
     train.add_argument("--folds", type=int, default=5, help="cross-validation folds, split by chart (default 5)")
-    train.add_argument("--epochs", type=int, default=40, help="training epochs (default 40)")
-    train.add_argument("--seed", type=int, default=0, help="seed for folds and initialisation (default 0)")
+    train.add_argument(
+        "--iterations", type=int, default=300, help="boosting iterations (trees) of the scorer (default 300)"
+    )
+    train.add_argument("--seed", type=int, default=0, help="seed for the folds and the trees (default 0)")
     train.add_argument("--out", type=Path, help="weights file (default: the committed flowpath/agent/weights/…)")
     train.set_defaults(func=_train_scorer)
 
@@ -516,11 +518,13 @@ def _train_scorer(args: argparse.Namespace) -> int:
 
     if args.folds < 2:
         raise InputError(f"--folds must be at least 2, got {args.folds}")
+    if args.iterations < 1:
+        raise InputError(f"--iterations must be at least 1, got {args.iterations}")
     items = load_items(data_dir(args.data))
     examples = build_examples(
         items, embedder=get_embedder(), progress=lambda it: tqdm(it, total=len(items), desc="features", unit="q")
     )
-    fold_of, scorers = out_of_fold_scorers(examples, folds=args.folds, seed=args.seed, epochs=args.epochs)
+    fold_of, scorers = out_of_fold_scorers(examples, folds=args.folds, seed=args.seed, iterations=args.iterations)
     counts = out_of_fold_counts(examples, fold_of, scorers)
     print(
         f"{len(examples)} content questions on {len(fold_of)} charts; {args.folds}-fold chart-split CV "
@@ -531,7 +535,7 @@ def _train_scorer(args: argparse.Namespace) -> int:
         [e.labels for e in examples],
         [e.graph for e in examples],
         seed=args.seed,
-        epochs=args.epochs,
+        iterations=args.iterations,
         trained_on=sorted(fold_of),
     )
     out = args.out or DEFAULT_WEIGHTS

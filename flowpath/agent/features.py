@@ -1,7 +1,13 @@
-"""Node features for the learned relevance scorer: grounding, rank, structure and question shape.
+"""Node features for the learned relevance scorer: grounding, clause matches, rank, structure and question shape.
 
 One row per node of a chart for one (question, answer) pair. Features only use the graph, the
-two texts and the grounding scores, so they exist for any chart (image-parsed or Mermaid).
+two texts, the grounding scores and (optionally) MiniLM embeddings, so they exist for any chart
+(image-parsed or Mermaid).
+
+Whole-text grounding blurs a long answer that makes several claims ("the next step is X, and if
+Y the process ends") or a question that sets a scene before it asks. The clause features match
+each node against every clause separately: the best match over clauses, and whether the node is
+the best match of some clause.
 """
 
 from __future__ import annotations
@@ -11,11 +17,12 @@ from collections import deque
 
 import numpy as np
 
-from flowpath.agent.grounding import Grounding
-from flowpath.agent.text import content_tokens, normalise
+from flowpath.agent.embed import Embedder
+from flowpath.agent.grounding import Grounding, lexical_scores
+from flowpath.agent.text import clauses, content_tokens, normalise
 from graphsolvers.graph import NODE_KINDS, Graph
 
-__all__ = ["FEATURE_NAMES", "node_features"]
+__all__ = ["FEATURE_NAMES", "clause_features", "node_features"]
 
 _CONDITION = re.compile(r"\b(if|when|whether|unless|otherwise|in case|in the event|instead|fails?|not|no)\b")
 _SEQUENCE = re.compile(r"\b(after|next|then|before|following|once|sequence|order|steps?|until|start|end|finally)\b")
@@ -57,6 +64,12 @@ FEATURE_NAMES: tuple[str, ...] = (
     "n_nodes",
     "best_sa",
     "best_sq",
+    "a_clause_max",
+    "a_clause_best",
+    "a_clauses",
+    "q_clause_max",
+    "q_clause_best",
+    "q_clauses",
 )
 
 
@@ -74,8 +87,37 @@ def _bfs_hops(adj: dict[str, list[str]], start: str) -> dict[str, int]:
     return hops
 
 
-def node_features(graph: Graph, question: str, answer: str, g: Grounding) -> np.ndarray:
+def clause_features(graph: Graph, text: str, embedder: Embedder | None) -> np.ndarray:
+    """Per node: best match over the clauses of ``text``, 1.0 where it is some clause's best node, clause count / 4.
+
+    A node's match with a clause is the mean of the clipped MiniLM cosine (0 without ``embedder``)
+    and the IDF-weighted share of the clause's words the node holds.
+
+    Examples
+    --------
+    >>> from graphsolvers.mermaid import parse_mermaid
+    >>> chart = parse_mermaid('flowchart TD\\n A["Email the customer"] --> B["Charge the card"] --> C["Close"]')
+    >>> clause_features(chart, "The customer is emailed, and the card is charged again", None)[:, 1].tolist()
+    [1.0, 1.0, 0.0]
+    """
+    texts = [n.text for n in graph.nodes]
+    parts = clauses(text) or [text]
+    match = np.stack([lexical_scores(texts, c)[1] for c in parts], axis=1) * 0.5
+    if embedder is not None:
+        vecs = embedder.embed([*texts, *parts])
+        match = match + 0.5 * np.clip(vecs[: len(texts)] @ vecs[len(texts) :].T, 0, 1)
+    best = np.zeros(len(texts))
+    best[match.argmax(axis=0)] = 1.0
+    return np.stack([match.max(axis=1), best, np.full(len(texts), len(parts) / 4)], axis=1)
+
+
+def node_features(
+    graph: Graph, question: str, answer: str, g: Grounding, embedder: Embedder | None = None
+) -> np.ndarray:
     """Feature matrix, shape (len(graph.nodes), len(FEATURE_NAMES)), rows in node order.
+
+    ``embedder`` (the one ``g`` was grounded with) adds meaning to the clause matches; without it
+    they are lexical only.
 
     Examples
     --------
@@ -83,7 +125,7 @@ def node_features(graph: Graph, question: str, answer: str, g: Grounding) -> np.
     >>> from flowpath.agent.grounding import ground
     >>> chart = parse_mermaid('flowchart TD\\n A["Boil water"] --> B{"Boiling?"}\\n B -->|Yes| C["Add pasta"]')
     >>> node_features(chart, "What comes after boiling?", "Add pasta", ground(chart, "q", "Add pasta", None)).shape
-    (3, 41)
+    (3, 47)
     """
     ids = g.node_ids
     n = len(ids)
@@ -166,4 +208,6 @@ def node_features(graph: Graph, question: str, answer: str, g: Grounding) -> np.
                 best_q,
             ]
         )
-    return np.asarray(rows, dtype=np.float32).reshape(n, len(FEATURE_NAMES))
+    base = np.asarray(rows, dtype=np.float32).reshape(n, -1)
+    per_clause = [clause_features(graph, answer, embedder), clause_features(graph, question, embedder)]
+    return np.concatenate([base, *per_clause], axis=1).astype(np.float32)

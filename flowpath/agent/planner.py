@@ -26,7 +26,7 @@ import numpy as np
 from flowpath.agent.embed import Embedder
 from flowpath.agent.grounding import Grounding, ground, lexical_scores, token_coverage
 from flowpath.agent.result import ToolCall
-from flowpath.agent.text import content_tokens, normalise, quoted_spans
+from flowpath.agent.text import clauses, content_tokens, normalise, quoted_spans
 from graphsolvers import queries
 from graphsolvers.graph import Graph
 
@@ -183,7 +183,7 @@ def learned_policy(
         sel.warnings.append("no embeddings: content question answered by the symbolic rules, not the learned scorer")
         return sel
     scorer = scorer or load_scorer()
-    probs = scorer.predict(node_features(graph, question, answer, g), graph)
+    probs = scorer.predict(node_features(graph, question, answer, g, embedder), graph)
     keep = [i for i in np.argsort(-probs, kind="stable") if probs[i] >= scorer.threshold] or [int(np.argmax(probs))]
     chosen = {g.node_ids[i]: float(probs[i]) for i in keep}
     top = np.argsort(-probs, kind="stable")[:5]
@@ -219,7 +219,6 @@ _COUNTING = re.compile(
     r"\bhow many (?:more |further )?(?:steps|operations|actions|decisions|checks|stages|nodes|iterations|"
     r"conditional|moves|tasks)\b"
 )
-_CLAUSE_SPLIT = re.compile(r"[.;:!?]+\s*|,\s*(?:and|then|but|or|so)?\s*|\s+(?:and then|then|and|but|after which)\s+")
 
 
 def counted_path(graph: Graph, g: Grounding, chosen: dict[str, float]) -> list[str]:
@@ -247,8 +246,7 @@ def answer_claims(answer: str) -> list[str]:
     >>> answer_claims("The customer is emailed, and the card is charged again.")
     ['The customer is emailed', 'the card is charged again']
     """
-    parts = [p.strip() for p in _CLAUSE_SPLIT.split(answer) if p and p.strip()]
-    return [p for p in parts if len(content_tokens(p)) >= 2]
+    return [p for p in clauses(answer, min_words=1) if len(content_tokens(p)) >= 2]
 
 
 def uncovered_claims(graph: Graph, answer: str, chosen: dict[str, float], *, min_match: float) -> list[tuple[str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["STOPWORDS", "content_tokens", "normalise", "quoted_spans", "stem", "tokens"]
+__all__ = ["STOPWORDS", "clauses", "content_tokens", "normalise", "quoted_spans", "stem", "tokens"]
 
 STOPWORDS = frozenset(
     [
@@ -128,6 +128,7 @@ STOPWORDS = frozenset(
     ]
 )
 _TOKEN = re.compile(r"[a-z0-9]+(?:[_'][a-z0-9]+)*")
+_CLAUSE_SPLIT = re.compile(r"[.;:!?]+\s*|,\s*(?:and|then|but|or|so)?\s*|\s+(?:and then|then|and|but|after which)\s+")
 _QUOTED = re.compile(r"\"\"(.+?)\"\"|\"([^\"]+?)\"|(?<![a-z])'([^']{3,}?)'(?![a-z])|“([^”]+)”|‘([^’]{3,})’", re.I)
 
 
@@ -190,3 +191,15 @@ def quoted_spans(text: str) -> list[str]:
     ['Wait 30 minutes', 'Place molds']
     """
     return [next(g for g in m.groups() if g) for m in _QUOTED.finditer(text)]
+
+
+def clauses(text: str, *, min_words: int = 2) -> list[str]:
+    """Parts of ``text`` split at sentence ends, commas and joining words, keeping those of ``min_words`` words or more.
+
+    Examples
+    --------
+    >>> clauses("The customer is emailed, and the card is charged again. Done")
+    ['The customer is emailed', 'the card is charged again']
+    """
+    parts = (p.strip() for p in _CLAUSE_SPLIT.split(text) if p)
+    return [p for p in parts if len(p.split()) >= min_words]

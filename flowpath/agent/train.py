@@ -12,7 +12,7 @@ from flowpath.agent.embed import Embedder
 from flowpath.agent.features import node_features
 from flowpath.agent.grounding import ground
 from flowpath.agent.planner import Toolbox, structural_selection
-from flowpath.agent.scorer import NodeScorer, fit_scorer
+from flowpath.agent.scorer import ITERATIONS, NodeScorer, fit_scorer
 from flowpath.bench.dataset import BenchItem
 from flowpath.bench.scoring import Counts
 from graphsolvers.graph import Graph
@@ -49,7 +49,7 @@ def build_examples(
             continue
         gold = set(item.attribution)
         labels = np.array([n in gold for n in graph.node_ids], dtype=np.float32)
-        out.append(Example(item, graph, node_features(graph, item.q, item.a1, g), labels))
+        out.append(Example(item, graph, node_features(graph, item.q, item.a1, g, embedder), labels))
     return out
 
 
@@ -69,7 +69,7 @@ def chart_folds(keys: Iterable[str], *, folds: int, seed: int = 0) -> dict[str, 
 
 
 def out_of_fold_scorers(
-    examples: list[Example], *, folds: int, seed: int = 0, epochs: int = 40
+    examples: list[Example], *, folds: int, seed: int = 0, iterations: int = ITERATIONS
 ) -> tuple[dict[str, int], list[NodeScorer]]:
     """One scorer per fold, each trained on the charts of the other folds."""
     fold_of = chart_folds((e.item.key for e in examples), folds=folds, seed=seed)
@@ -82,7 +82,7 @@ def out_of_fold_scorers(
                 [e.labels for e in train],
                 [e.graph for e in train],
                 seed=seed,
-                epochs=epochs,
+                iterations=iterations,
                 trained_on=sorted({e.item.key for e in train}),
             )
         )

@@ -245,7 +245,7 @@ def test_the_scorer_reads_the_charts_edges() -> None:
         x[hot, 0] = 3.0  # a strong signal on one node; the gold node is the one before it
         xs.append(x)
         ys.append(np.eye(4, dtype=np.float32)[hot - 1])
-    scorer = fit_scorer(xs, ys, [chain] * 40, epochs=60, models=1)
+    scorer = fit_scorer(xs, ys, [chain] * 40, iterations=100)
     x = np.zeros((4, len(FEATURE_NAMES)), dtype=np.float32)
     x[2, 0] = 3.0
     assert int(np.argmax(scorer.predict(x, chain))) == 1
@@ -264,7 +264,70 @@ def test_scorer_rejects_rows_that_do_not_fit_the_chart(chart: Graph, tmp_path: P
     scorer = load_scorer()
     with pytest.raises(FlowpathError, match="feature rows"):
         scorer.predict(np.zeros((len(chart.nodes) + 1, len(FEATURE_NAMES)), dtype=np.float32), chart)
+    with pytest.raises(FlowpathError, match="expects"):
+        scorer.predict(np.zeros((len(chart.nodes), len(FEATURE_NAMES) - 1), dtype=np.float32), chart)
     old = tmp_path / "old.pt"
-    torch.save({"state_dict": {}, "features": list(FEATURE_NAMES)}, old)  # the single-MLP format of earlier versions
+    torch.save({"state_dicts": [], "features": list(FEATURE_NAMES)}, old)  # the torch format of earlier versions
     with pytest.raises(FlowpathError, match="retrain"):
         load_scorer(old)
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip file")
+    with pytest.raises(FlowpathError, match="retrain"):
+        load_scorer(junk)
+
+
+def test_saved_scorer_loads_without_pickle_and_predicts_the_same(tmp_path: Path) -> None:
+    """Weights are plain arrays; a scorer written with other feature names is refused."""
+    import json
+
+    from flowpath.agent.features import FEATURE_NAMES
+    from flowpath.agent.scorer import fit_scorer, load_scorer
+    from flowpath.errors import FlowpathError
+    from graphsolvers.mermaid import parse_mermaid
+
+    chain = parse_mermaid('flowchart TD\n A["a"] --> B["b"] --> C["c"]')
+    rng = np.random.default_rng(1)
+    xs = [rng.normal(size=(3, len(FEATURE_NAMES))).astype(np.float32) for _ in range(30)]
+    ys = [(x[:, 1] > 0).astype(np.float32) for x in xs]
+    scorer = fit_scorer(xs, ys, [chain] * 30, iterations=20, trained_on=["k2", "k1"])
+    path = tmp_path / "s.npz"
+    scorer.save(path)
+    loaded = load_scorer(path)
+    assert loaded.trained_on == ["k1", "k2"]
+    np.testing.assert_allclose(loaded.predict(xs[0], chain), scorer.predict(xs[0], chain))
+    with np.load(path, allow_pickle=False) as blob:
+        arrays = {k: blob[k] for k in blob.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["features"] = meta["features"][:-1]
+    arrays["meta"] = np.array(json.dumps(meta))
+    other = tmp_path / "other.npz"
+    np.savez(other, **arrays)
+    with pytest.raises(FlowpathError, match="other features"):
+        load_scorer(other)
+
+
+def test_exported_trees_predict_what_scikit_learn_predicts() -> None:
+    """The NumPy tree walk reproduces HistGradientBoostingClassifier, NaN routing included."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from flowpath.agent.scorer import TreeEnsemble
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 6))
+    x[::13, 2] = np.nan
+    y = (x[:, 0] + np.nan_to_num(x[:, 2]) * x[:, 1] > 0.2).astype(int)
+    model = HistGradientBoostingClassifier(max_iter=40, max_leaf_nodes=15, early_stopping=False, random_state=0)
+    model.fit(x, y)
+    p = 1.0 / (1.0 + np.exp(-TreeEnsemble.from_sklearn(model).raw(x)))
+    np.testing.assert_allclose(p, model.predict_proba(x)[:, 1], atol=1e-12)
+
+
+def test_scorer_refuses_labels_of_one_class() -> None:
+    from flowpath.agent.features import FEATURE_NAMES
+    from flowpath.agent.scorer import fit_scorer
+    from flowpath.errors import FlowpathError
+    from graphsolvers.mermaid import parse_mermaid
+
+    chain = parse_mermaid('flowchart TD\n A["a"] --> B["b"]')
+    with pytest.raises(FlowpathError, match="all the same"):
+        fit_scorer([np.zeros((2, len(FEATURE_NAMES)), np.float32)], [np.zeros(2)], [chain])
