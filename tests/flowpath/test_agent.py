@@ -181,6 +181,9 @@ def test_attribute_cli_json(tmp_path: Path) -> None:
         (("attribute", str(SAMPLE), "-q", "q?"), "required: -a/--answer"),
         (("bench", "--data", "/nonexistent", "--graph-source", "mermaid"), "has no dataset.json"),
         (("bench", "--data", str(REPO), "--limit", "0"), "--limit must be at least 1"),
+        (("train-scorer", "--data", "/nonexistent"), "has no dataset.json"),
+        (("train-scorer", "--data", "/nonexistent", "--iterations", "0"), "--iterations must be at least 1"),
+        (("train-scorer", "--data", "/nonexistent", "--folds", "1"), "--folds must be at least 2"),
     ],
 )
 def test_cli_bad_input_is_one_line(args: tuple[str, ...], match: str) -> None:
@@ -331,3 +334,31 @@ def test_scorer_refuses_labels_of_one_class() -> None:
     chain = parse_mermaid('flowchart TD\n A["a"] --> B["b"]')
     with pytest.raises(FlowpathError, match="all the same"):
         fit_scorer([np.zeros((2, len(FEATURE_NAMES)), np.float32)], [np.zeros(2)], [chain])
+
+
+def test_train_scorer_cli_writes_weights_that_load(tmp_path: Path) -> None:
+    """A tiny benchmark folder: cross-validated figure printed, weights written atomically and loadable."""
+    from flowpath.agent.scorer import load_scorer
+
+    charts = {
+        f"c{k}": f'flowchart TD\n A(["Start"]) --> B["Boil {k} litres of water"] --> C{{"Is it boiling?"}}\n'
+        f'    C -->|Yes| D["Add {k} cups of pasta"] --> E(["End"])\n    C -->|No| B'
+        for k in range(6)
+    }
+    items = {}
+    for key, mermaid in charts.items():
+        for j, (q, a, gold) in enumerate(
+            [
+                ("What is added once the water boils?", "Pasta is added", ["C", "D"]),
+                ("What do you boil first?", "Water", ["B"]),
+            ]
+        ):
+            items[f"{key}_{j}"] = {"key": key, "mermaid": mermaid, "q": q, "a1": a, "type": "fact_retrieval",
+                                   "attribution": gold, "domain": "instruct"}  # fmt: skip
+    (tmp_path / "dataset.json").write_text(json.dumps(items))
+    out = tmp_path / "w" / "scorer.npz"
+    proc = _cli("train-scorer", "--data", str(tmp_path), "--folds", "2", "--iterations", "20", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "2-fold chart-split CV" in proc.stdout and out.is_file()
+    assert not list(out.parent.glob("*.tmp"))
+    assert sorted(load_scorer(out).trained_on) == sorted(charts)
