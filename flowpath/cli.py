@@ -107,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--data (honest numbers on the data the committed weights were trained on)",
     )
     bench.add_argument("--seed", type=int, default=0, help="fold assignment seed for --cv (default 0)")
+    bench.add_argument(
+        "--answer",
+        choices=["a1", "a2", "a3"],
+        default="a1",
+        help="which reference answer to attribute: a1 (default) or its paraphrases a2 / a3, a check that "
+        "the agent does not hang on one wording (the scorer always trains on a1)",
+    )
     bench.set_defaults(func=_bench)
 
     train = sub.add_parser(
@@ -393,6 +400,8 @@ def _bench(args: argparse.Namespace) -> int:
         raise InputError("--cv needs K >= 2 and the learned policy")
     folder = data_dir(args.data)
     items = load_items(folder, limit=args.limit)
+    for item in items:  # every question must have the answer before any chart is parsed
+        item.answer(args.answer)
     agent = _agent_for(args)
     kwargs: dict = {}
     if args.policy == "learned" and not args.cv:
@@ -405,7 +414,7 @@ def _bench(args: argparse.Namespace) -> int:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
     with ThreadPoolExecutor(max_workers=1) as background:
-        # the fold scorers train in this process (one torch thread: the cores are busy parsing) while
+        # the fold scorers' features are built in this process (one torch thread: the cores are busy parsing) while
         # worker processes, started by a fork server so no thread is forked, parse the charts
         cv = background.submit(_cv_scorers, folder, agent, folds=args.cv, seed=args.seed) if args.cv else None
         if args.graph_source == "image":
@@ -438,6 +447,7 @@ def _bench(args: argparse.Namespace) -> int:
         agent=agent,
         source=args.graph_source,
         progress=lambda it: tqdm(it, total=len(items), desc="questions", unit="q"),
+        answer=args.answer,
         **kwargs,
     )
     run.recovered_boxes = recovered
@@ -491,7 +501,10 @@ def _cv_scorers(folder: Path, agent, *, folds: int, seed: int):
         embedder=agent.embedder,
         progress=lambda it: tqdm(it, total=len(all_items), desc="cv features", unit="q"),
     )
-    fold_of, scorers = out_of_fold_scorers(examples, folds=folds, seed=seed)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # the trees train on one thread: the other cores parse charts
+        fold_of, scorers = out_of_fold_scorers(examples, folds=folds, seed=seed)
     return lambda key: scorers[fold_of[key]] if key in fold_of else scorers[0]
 
 

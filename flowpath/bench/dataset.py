@@ -10,7 +10,11 @@ from pydantic import BaseModel, ValidationError
 
 from flowpath.errors import InputError
 
-__all__ = ["BenchItem", "chart_image", "data_dir", "load_items"]
+__all__ = ["ANSWER_FIELDS", "BenchItem", "chart_image", "data_dir", "load_items"]
+
+
+ANSWER_FIELDS = ("a1", "a2", "a3")
+"""The reference answers of a FlowExplainBench question: ``a1`` and two paraphrases of it."""
 
 
 class BenchItem(BaseModel):
@@ -24,6 +28,21 @@ class BenchItem(BaseModel):
     type: str
     attribution: list[str]
     domain: str
+    a2: str | None = None
+    a3: str | None = None
+
+    def answer(self, which: str = "a1") -> str:
+        """The reference answer ``which`` (``a1``, or its paraphrases ``a2`` / ``a3``).
+
+        Raises
+        ------
+        InputError
+            If this item has no such answer.
+        """
+        text = getattr(self, which, None) if which in ANSWER_FIELDS else None
+        if not text:
+            raise InputError(f"question {self.id} has no answer {which!r} (answers: {', '.join(ANSWER_FIELDS)})")
+        return text
 
 
 def data_dir(path: str | os.PathLike[str] | None = None) -> Path:
@@ -47,7 +66,11 @@ def load_items(folder: Path, *, limit: int | None = None) -> list[BenchItem]:
     """Questions of ``dataset.json`` in file order (the first ``limit`` if given)."""
     try:
         raw = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
-        items = [BenchItem(id=qid, **{k: v[k] for k in BenchItem.model_fields if k != "id"}) for qid, v in raw.items()]
+        fields = [k for k in BenchItem.model_fields if k != "id"]
+        items = [
+            BenchItem(id=qid, **{k: v[k] for k in fields if k in v or BenchItem.model_fields[k].is_required()})
+            for qid, v in raw.items()
+        ]
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValidationError) as e:
         raise InputError(f"{folder / 'dataset.json'} is not a FlowExplainBench dataset: {e}") from e
     return items[:limit] if limit is not None else items

@@ -59,6 +59,8 @@ class BenchRun:
     excluded_gold: int = 0
     recovered_boxes: int = 0
     seconds_per_question: list[float] = field(default_factory=list)
+    answer: str = "a1"
+    """Which reference answer was attributed (``a1``, ``a2`` or ``a3``)."""
 
 
 def baseline_lexical(graph: Graph, question: str, answer: str, embedder: Embedder | None) -> list[str]:
@@ -91,15 +93,16 @@ def run_bench(
     gold_boxes_for: Callable[[str], dict[str, tuple[float, float, float, float]]] | None = None,
     scorer_for: Callable[[str], object] | None = None,
     progress: Callable[[Iterable[BenchItem]], Iterable[BenchItem]] = lambda it: it,
+    answer: str = "a1",
 ) -> BenchRun:
-    """Score the agent and the baselines on ``items``.
+    """Score the agent and the baselines on ``items``, attributing each question's reference answer ``answer``.
 
     With ``source="mermaid"`` graphs come from each item's Mermaid source and nodes match by id.
     With ``source="image"``, ``graph_for`` parses the chart image and ``gold_boxes_for(key)`` gives
     the gold boxes; predicted regions match gold boxes one-to-one at IoU 0.5 (and 0.7).
     ``scorer_for(key)`` gives the learned policy a scorer that never saw chart ``key`` (cross-validation).
     """
-    run = BenchRun(source=source)
+    run = BenchRun(source=source, answer=answer)
     graphs: dict[str, Graph] = {}
     boxes: dict[str, dict[str, tuple[float, float, float, float]]] = {}
     embedder = agent.embedder
@@ -110,12 +113,13 @@ def run_bench(
                 boxes[item.key] = gold_boxes_for(item.key)
         graph = graphs[item.key]
         t0 = time.perf_counter()
-        result = agent.attribute(graph, item.q, item.a1, scorer=scorer_for(item.key) if scorer_for else None)
+        text = item.answer(answer)
+        result = agent.attribute(graph, item.q, text, scorer=scorer_for(item.key) if scorer_for else None)
         run.seconds_per_question.append(time.perf_counter() - t0)
         preds = {
             "agent": result.node_ids,
-            "lexical": baseline_lexical(graph, item.q, item.a1, embedder),
-            "embedding_topk": baseline_embedding_topk(graph, item.q, item.a1, embedder),
+            "lexical": baseline_lexical(graph, item.q, text, embedder),
+            "embedding_topk": baseline_embedding_topk(graph, item.q, text, embedder),
         }
         gold = list(item.attribution)
         if source == "image":
@@ -224,7 +228,7 @@ def markdown_report(run: BenchRun, *, worst: int = 15, overlays: dict[str, str] 
         lines += [
             f"### {p.item.id} ({p.item.domain}, {p.item.type}) — F1 {p.scores['agent']:.2f}",
             f"- Q: {p.item.q}",
-            f"- A: {p.item.a1}",
+            f"- A ({run.answer}): {p.item.answer(run.answer)}",
             f"- gold: {named(p.item.attribution, gold_texts)}",
             f"- pred: {named(p.preds['agent']) or '(empty)'}",
             "",

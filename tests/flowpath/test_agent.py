@@ -336,29 +336,54 @@ def test_scorer_refuses_labels_of_one_class() -> None:
         fit_scorer([np.zeros((2, len(FEATURE_NAMES)), np.float32)], [np.zeros(2)], [chain])
 
 
-def test_train_scorer_cli_writes_weights_that_load(tmp_path: Path) -> None:
-    """A tiny benchmark folder: cross-validated figure printed, weights written atomically and loadable."""
-    from flowpath.agent.scorer import load_scorer
-
+def _tiny_bench(folder: Path, *, paraphrases: bool) -> list[str]:
+    """A FlowExplainBench-shaped folder of six small charts, two questions each; returns the chart keys."""
     charts = {
         f"c{k}": f'flowchart TD\n A(["Start"]) --> B["Boil {k} litres of water"] --> C{{"Is it boiling?"}}\n'
         f'    C -->|Yes| D["Add {k} cups of pasta"] --> E(["End"])\n    C -->|No| B'
         for k in range(6)
     }
+    questions = [
+        ("What is added once the water boils?", "Pasta is added", "The pasta goes in", ["C", "D"]),
+        ("What do you boil first?", "Water", "Some water", ["B"]),
+    ]
     items = {}
     for key, mermaid in charts.items():
-        for j, (q, a, gold) in enumerate(
-            [
-                ("What is added once the water boils?", "Pasta is added", ["C", "D"]),
-                ("What do you boil first?", "Water", ["B"]),
-            ]
-        ):
-            items[f"{key}_{j}"] = {"key": key, "mermaid": mermaid, "q": q, "a1": a, "type": "fact_retrieval",
+        for j, (q, a1, a2, gold) in enumerate(questions):
+            items[f"{key}_{j}"] = {"key": key, "mermaid": mermaid, "q": q, "a1": a1, "type": "fact_retrieval",
                                    "attribution": gold, "domain": "instruct"}  # fmt: skip
-    (tmp_path / "dataset.json").write_text(json.dumps(items))
+            if paraphrases:
+                items[f"{key}_{j}"] |= {"a2": a2, "a3": a2}
+    (folder / "dataset.json").write_text(json.dumps(items))
+    return list(charts)
+
+
+def test_train_scorer_cli_writes_weights_that_load(tmp_path: Path) -> None:
+    """A tiny benchmark folder: cross-validated figure printed, weights written atomically and loadable."""
+    from flowpath.agent.scorer import load_scorer
+
+    keys = _tiny_bench(tmp_path, paraphrases=False)
     out = tmp_path / "w" / "scorer.npz"
     proc = _cli("train-scorer", "--data", str(tmp_path), "--folds", "2", "--iterations", "20", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "2-fold chart-split CV" in proc.stdout and out.is_file()
     assert not list(out.parent.glob("*.tmp"))
-    assert sorted(load_scorer(out).trained_on) == sorted(charts)
+    assert sorted(load_scorer(out).trained_on) == sorted(keys)
+
+
+def test_bench_attributes_the_chosen_paraphrase(tmp_path: Path) -> None:
+    """--answer a2 attributes the paraphrase; a folder without paraphrases is refused before any work."""
+    from flowpath.bench.dataset import load_items
+
+    _tiny_bench(tmp_path, paraphrases=True)
+    report = tmp_path / "report.md"
+    proc = _cli("bench", "--data", str(tmp_path), "--graph-source", "mermaid", "--answer", "a2", "--no-embeddings",
+                "--report", str(report))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "- A (a2): The pasta goes in" in report.read_text() or "- A (a2): Some water" in report.read_text()
+    assert load_items(tmp_path)[0].answer("a2") == "The pasta goes in"
+    _tiny_bench(tmp_path, paraphrases=False)
+    out = tmp_path / "preds.jsonl"
+    proc = _cli("bench", "--data", str(tmp_path), "--graph-source", "mermaid", "--answer", "a3", "--out", str(out))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "has no answer 'a3'" in proc.stderr
+    assert not out.exists()
