@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
         "train-scorer",
         help="train the learned policy's node scorer",
         description="Train the node-relevance scorer of the learned policy on a FlowExplainBench folder (Mermaid "
-        "graphs), report its chart-split cross-validated F1 on content questions, and write the weights.",
+        "graphs; every content question once with each of its reference answers a1/a2/a3), report its "
+        "chart-split cross-validated F1 on content questions (answer a1), and write the weights.",
         epilog="Reproduce the committed weights:\n  flowpath train-scorer --data ../shared/flowexplainbench/dev",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -493,12 +494,13 @@ def _cv_scorers(folder: Path, agent, *, folds: int, seed: int):
     from tqdm import tqdm
 
     from flowpath.agent.train import build_examples, out_of_fold_scorers
-    from flowpath.bench.dataset import load_items
+    from flowpath.bench.dataset import ANSWER_FIELDS, load_items
 
     all_items = load_items(folder)
     examples = build_examples(
         all_items,
         embedder=agent.embedder,
+        answers=ANSWER_FIELDS,
         progress=lambda it: tqdm(it, total=len(all_items), desc="cv features", unit="q"),
     )
     from threadpoolctl import threadpool_limits
@@ -527,7 +529,7 @@ def _train_scorer(args: argparse.Namespace) -> int:
     from flowpath.agent.embed import get_embedder
     from flowpath.agent.scorer import DEFAULT_WEIGHTS, fit_scorer
     from flowpath.agent.train import build_examples, out_of_fold_counts, out_of_fold_scorers
-    from flowpath.bench.dataset import data_dir, load_items
+    from flowpath.bench.dataset import ANSWER_FIELDS, data_dir, load_items
 
     if args.folds < 2:
         raise InputError(f"--folds must be at least 2, got {args.folds}")
@@ -535,13 +537,18 @@ def _train_scorer(args: argparse.Namespace) -> int:
         raise InputError(f"--iterations must be at least 1, got {args.iterations}")
     items = load_items(data_dir(args.data))
     examples = build_examples(
-        items, embedder=get_embedder(), progress=lambda it: tqdm(it, total=len(items), desc="features", unit="q")
+        items,
+        embedder=get_embedder(),
+        answers=ANSWER_FIELDS,
+        progress=lambda it: tqdm(it, total=len(items), desc="features", unit="q"),
     )
     fold_of, scorers = out_of_fold_scorers(examples, folds=args.folds, seed=args.seed, iterations=args.iterations)
-    counts = out_of_fold_counts(examples, fold_of, scorers)
+    first = [e for e in examples if e.answer == "a1"]
+    counts = out_of_fold_counts(first, fold_of, scorers)
     print(
-        f"{len(examples)} content questions on {len(fold_of)} charts; {args.folds}-fold chart-split CV "
-        f"(scorer alone, before path joining): P {counts.precision:.3f} R {counts.recall:.3f} F1 {counts.f1:.3f}"
+        f"{len(first)} content questions on {len(fold_of)} charts ({len(examples)} examples with the paraphrased "
+        f"answers); {args.folds}-fold chart-split CV on a1 (scorer alone, before path joining): "
+        f"P {counts.precision:.3f} R {counts.recall:.3f} F1 {counts.f1:.3f}"
     )
     final = fit_scorer(
         [e.features for e in examples],

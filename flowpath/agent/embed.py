@@ -14,6 +14,11 @@ __all__ = ["Embedder", "get_embedder"]
 
 log = logging.getLogger(__name__)
 
+BATCH = 4
+"""Texts per MiniLM forward pass. sentence-transformers sorts a call's texts by length, and a batch is
+padded to its longest text, so small batches keep short node labels from being padded to a long
+question: batches of 4 took 0.11 s per chart-sized call against 0.17 s for 64 (one core)."""
+
 
 class Embedder:
     """Unit-normalised MiniLM embeddings with a per-instance memo of texts already seen."""
@@ -33,7 +38,7 @@ class Embedder:
         """
         todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if todo:
-            vecs = self._model.encode(todo, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+            vecs = self._model.encode(todo, batch_size=BATCH, normalize_embeddings=True, show_progress_bar=False)
             self._cache.update(zip(todo, np.asarray(vecs, dtype=np.float32), strict=True))
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)

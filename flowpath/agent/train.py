@@ -31,25 +31,36 @@ class Example:
     graph: Graph
     features: np.ndarray
     labels: np.ndarray
+    answer: str = "a1"
+    """Which reference answer the features were computed for."""
 
 
 def build_examples(
     items: Iterable[BenchItem],
     *,
     embedder: Embedder | None,
+    answers: tuple[str, ...] = ("a1",),
     progress: Callable[[Iterable[BenchItem]], Iterable[BenchItem]] = lambda it: it,
 ) -> list[Example]:
-    """Examples for every question the structural intents do not answer, graphs from the Mermaid source."""
+    """Examples for every question the structural intents do not answer, graphs from the Mermaid source.
+
+    Each of ``answers`` present on an item (``a1`` and its paraphrases ``a2``/``a3``) gives one
+    example with the same gold nodes, so the scorer learns the content of an answer, not one wording.
+    """
     graphs: dict[str, Graph] = {}
     out = []
     for item in progress(items):
         graph = graphs.setdefault(item.key, parse_mermaid(item.mermaid))
-        g = ground(graph, item.q, item.a1, embedder)
-        if structural_selection(graph, item.q, item.a1, g, Toolbox(graph), embedder, next_steps=False):
-            continue
         gold = set(item.attribution)
         labels = np.array([n in gold for n in graph.node_ids], dtype=np.float32)
-        out.append(Example(item, graph, node_features(graph, item.q, item.a1, g, embedder), labels))
+        for which in answers:
+            text = getattr(item, which, None)
+            if not text:
+                continue
+            g = ground(graph, item.q, text, embedder)
+            if structural_selection(graph, item.q, text, g, Toolbox(graph), embedder, next_steps=False):
+                continue
+            out.append(Example(item, graph, node_features(graph, item.q, text, g, embedder), labels, which))
     return out
 
 

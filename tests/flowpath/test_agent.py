@@ -387,3 +387,17 @@ def test_bench_attributes_the_chosen_paraphrase(tmp_path: Path) -> None:
     proc = _cli("bench", "--data", str(tmp_path), "--graph-source", "mermaid", "--answer", "a3", "--out", str(out))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "has no answer 'a3'" in proc.stderr
     assert not out.exists()
+
+
+def test_build_examples_adds_one_example_per_paraphrase(tmp_path: Path) -> None:
+    from flowpath.agent.train import build_examples
+    from flowpath.bench.dataset import load_items
+
+    _tiny_bench(tmp_path, paraphrases=True)
+    items = load_items(tmp_path)[:2]
+    only_a1 = build_examples(items, embedder=None)
+    every = build_examples(items, embedder=None, answers=("a1", "a2", "a3"))
+    assert [e.answer for e in only_a1] == ["a1", "a1"]
+    assert [e.answer for e in every] == ["a1", "a2", "a3"] * 2
+    assert all(np.array_equal(e.labels, every[3 * (i // 3)].labels) for i, e in enumerate(every))
+    assert not np.array_equal(every[0].features, every[1].features)  # the answer's wording changes the features
