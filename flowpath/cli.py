@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["a1", "a2", "a3"],
         default="a1",
         help="which reference answer to attribute: a1 (default) or its paraphrases a2 / a3, a check that "
-        "the agent does not hang on one wording (the scorer always trains on a1)",
+        "the agent does not hang on one wording",
     )
     bench.set_defaults(func=_bench)
 
@@ -503,6 +503,7 @@ def _cv_scorers(folder: Path, agent, *, folds: int, seed: int):
         answers=ANSWER_FIELDS,
         progress=lambda it: tqdm(it, total=len(all_items), desc="cv features", unit="q"),
     )
+    import sklearn.ensemble  # noqa: F401 - loaded first: threadpoolctl limits only libraries already loaded
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):  # the trees train on one thread: the other cores parse charts

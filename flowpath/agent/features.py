@@ -107,7 +107,8 @@ def clause_features(graph: Graph, text: str, embedder: Embedder | None) -> np.nd
         vecs = embedder.embed([*texts, *parts])
         match = match + 0.5 * np.clip(vecs[: len(texts)] @ vecs[len(texts) :].T, 0, 1)
     best = np.zeros(len(texts))
-    best[match.argmax(axis=0)] = 1.0
+    matched = match.max(axis=0) > 0  # a clause no node matches has no best node
+    best[match.argmax(axis=0)[matched]] = 1.0
     return np.stack([match.max(axis=1), best, np.full(len(texts), len(parts) / 4)], axis=1)
 
 

@@ -19,6 +19,8 @@ import functools
 import hashlib
 import json
 import logging
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -260,15 +262,19 @@ def load_scorer(path: Path = DEFAULT_WEIGHTS) -> NodeScorer:
     try:
         with np.load(path, allow_pickle=False) as blob:
             meta = json.loads(str(blob["meta"]))
-            trees = TreeEnsemble.from_arrays(blob)
-    except (OSError, ValueError, KeyError) as e:
+            if (
+                not isinstance(meta, dict)
+                or meta.get("format") != FORMAT
+                or meta.get("features") != list(FEATURE_NAMES)
+            ):
+                raise FlowpathError(
+                    f"scorer weights at {path} were trained on other features or by an older version; "
+                    "retrain with flowpath train-scorer"
+                )
+            scorer = NodeScorer(TreeEnsemble.from_arrays(blob), float(meta["threshold"]), list(meta["trained_on"]))
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error) as e:
         raise FlowpathError(
             f"{path} is not a node-scorer file of this version ({e}); retrain with flowpath train-scorer"
         ) from e
-    if meta.get("format") != FORMAT or meta.get("features") != list(FEATURE_NAMES):
-        raise FlowpathError(
-            f"scorer weights at {path} were trained on other features or by an older version; "
-            "retrain with flowpath train-scorer"
-        )
     log.info("loaded node scorer %s (sha256 %s)", path.name, hashlib.sha256(path.read_bytes()).hexdigest()[:12])
-    return NodeScorer(trees, float(meta["threshold"]), list(meta["trained_on"]))
+    return scorer

@@ -277,6 +277,13 @@ def test_scorer_rejects_rows_that_do_not_fit_the_chart(chart: Graph, tmp_path: P
     junk.write_bytes(b"not a zip file")
     with pytest.raises(FlowpathError, match="retrain"):
         load_scorer(junk)
+    from flowpath.agent.scorer import DEFAULT_WEIGHTS
+
+    whole = DEFAULT_WEIGHTS.read_bytes()
+    for name, data in (("cut.npz", whole[: len(whole) // 2]), ("flipped.npz", whole[:200] + bytes(64) + whole[264:])):
+        (tmp_path / name).write_bytes(data)  # a download cut short, a file with damaged bytes
+        with pytest.raises(FlowpathError, match="retrain"):
+            load_scorer(tmp_path / name)
 
 
 def test_saved_scorer_loads_without_pickle_and_predicts_the_same(tmp_path: Path) -> None:
