@@ -8,6 +8,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from flowpath.bench.dataset import ANSWER_FIELDS
 from flowpath.errors import InputError
 from graphsolvers.cli_support import OneLineArgumentParser, add_verbosity, run_cli, write_atomic
 from graphsolvers.graph import Graph
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=0, help="fold assignment seed for --cv (default 0)")
     bench.add_argument(
         "--answer",
-        choices=["a1", "a2", "a3"],
+        choices=ANSWER_FIELDS,
         default="a1",
         help="which reference answer to attribute: a1 (default) or its paraphrases a2 / a3, a check that "
         "the agent does not hang on one wording",
@@ -494,7 +495,7 @@ def _cv_scorers(folder: Path, agent, *, folds: int, seed: int):
     from tqdm import tqdm
 
     from flowpath.agent.train import build_examples, out_of_fold_scorers
-    from flowpath.bench.dataset import ANSWER_FIELDS, load_items
+    from flowpath.bench.dataset import load_items
 
     all_items = load_items(folder)
     examples = build_examples(
@@ -530,7 +531,7 @@ def _train_scorer(args: argparse.Namespace) -> int:
     from flowpath.agent.embed import get_embedder
     from flowpath.agent.scorer import DEFAULT_WEIGHTS, fit_scorer
     from flowpath.agent.train import build_examples, out_of_fold_counts, out_of_fold_scorers
-    from flowpath.bench.dataset import ANSWER_FIELDS, data_dir, load_items
+    from flowpath.bench.dataset import data_dir, load_items
 
     if args.folds < 2:
         raise InputError(f"--folds must be at least 2, got {args.folds}")

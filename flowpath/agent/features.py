@@ -18,7 +18,7 @@ from collections import deque
 import numpy as np
 
 from flowpath.agent.embed import Embedder
-from flowpath.agent.grounding import Grounding, lexical_scores
+from flowpath.agent.grounding import Grounding, token_coverage
 from flowpath.agent.text import clauses, content_tokens, normalise
 from graphsolvers.graph import NODE_KINDS, Graph
 
@@ -102,7 +102,8 @@ def clause_features(graph: Graph, text: str, embedder: Embedder | None) -> np.nd
     """
     texts = [n.text for n in graph.nodes]
     parts = clauses(text) or [text]
-    match = np.stack([lexical_scores(texts, c)[1] for c in parts], axis=1) * 0.5
+    node_toks = [set(content_tokens(t)) for t in texts]  # tokenised once for all clauses
+    match = np.stack([token_coverage(node_toks, set(content_tokens(c)))[1] for c in parts], axis=1) * 0.5
     if embedder is not None:
         vecs = embedder.embed([*texts, *parts])
         match = match + 0.5 * np.clip(vecs[: len(texts)] @ vecs[len(texts) :].T, 0, 1)

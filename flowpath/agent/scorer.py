@@ -90,16 +90,13 @@ def neighbour_features(features: np.ndarray, edges: ChartEdges) -> np.ndarray:
     [[1.0, -1.0, 2.0], [2.0, 1.0, 3.0], [3.0, 2.0, -1.0]]
     """
     x = np.asarray(features, dtype=np.float64)
-    from_pred = np.full_like(x, _NO_NEIGHBOUR)
-    from_succ = np.full_like(x, _NO_NEIGHBOUR)
-    if len(edges.src):
-        # -inf start so a real neighbour value below -1 still wins; nodes without neighbours get -1 below
-        from_pred[:] = -np.inf
-        from_succ[:] = -np.inf
-        np.maximum.at(from_pred, edges.dst, x[edges.src])
-        np.maximum.at(from_succ, edges.src, x[edges.dst])
-        from_pred[np.isneginf(from_pred)] = _NO_NEIGHBOUR
-        from_succ[np.isneginf(from_succ)] = _NO_NEIGHBOUR
+    # -inf start so a real neighbour value below -1 still wins; nodes without neighbours then get -1
+    from_pred = np.full_like(x, -np.inf)
+    from_succ = np.full_like(x, -np.inf)
+    np.maximum.at(from_pred, edges.dst, x[edges.src])
+    np.maximum.at(from_succ, edges.src, x[edges.dst])
+    from_pred[np.isneginf(from_pred)] = _NO_NEIGHBOUR
+    from_succ[np.isneginf(from_succ)] = _NO_NEIGHBOUR
     return np.concatenate([x, from_pred, from_succ], axis=1)
 
 
