@@ -7,7 +7,7 @@ import json
 import sys
 
 from connectome.errors import ParameterError
-from graphsolvers.cli_support import OneLineArgumentParser, add_verbosity, run_cli
+from graphsolvers.cli_support import HelpFormatter, OneLineArgumentParser, add_verbosity, run_cli
 
 
 def _rank(text: str) -> int | str:
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Examples:\n  connectome run ../shared/connectome/flavell2023 --out runs/flavell\n"
         "  connectome synth synth.npz && connectome run synth.npz --rank 3 --out runs/synth\n"
         "  connectome bench planted",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_verbosity(parser)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")

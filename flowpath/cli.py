@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from flowpath.bench.dataset import ANSWER_FIELDS
 from flowpath.errors import InputError
-from graphsolvers.cli_support import OneLineArgumentParser, add_verbosity, run_cli, write_atomic
+from graphsolvers.cli_support import HelpFormatter, OneLineArgumentParser, add_verbosity, run_cli, write_atomic
 from graphsolvers.graph import Graph
 from graphsolvers.io import GRAPH_SUFFIXES, load_graph
 
@@ -21,13 +22,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CHART = REPO_ROOT / "bench_data" / "samples" / "order_fulfilment.png"
 DEMO_OVERLAY = Path("flowpath_demo.png")
 
+OCR_EPILOG = (
+    "Text recogniser: FLOWPATH_OCR_MODEL=int8 (default; built once from the rapidocr wheel's model into\n"
+    "FLOWPATH_CACHE_DIR or ~/.cache/flowpath, about 10 s) or fp32 (the wheel's model as shipped, slower)."
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog="flowpath",
         description="Fine-grained flowchart attribution: which flowchart nodes ground an answer.",
         epilog="Start with:  flowpath demo",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_verbosity(parser)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -41,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--overlay", type=Path, default=DEMO_OVERLAY, help=f"annotated picture to write (default: {DEMO_OVERLAY})"
     )
-    demo.set_defaults(func=_demo)
+    demo.set_defaults(func=_ocr_checked(_demo))
 
     attribute = sub.add_parser(
         "attribute",
@@ -51,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or a graph file (.mmd Mermaid, .json graph).",
         epilog='Example:\n  flowpath attribute chart.png -q "What if the payment fails?" -a "Email the customer" '
         "--overlay out.png",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     attribute.add_argument("chart", type=Path, help="flowchart image (PNG/JPEG/WebP/BMP) or .mmd/.json graph")
     attribute.add_argument("-q", "--question", required=True, help="the question asked about the chart")
@@ -64,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="lexical grounding only (no MiniLM); content questions then use the symbolic rules",
     )
     _add_policy(attribute)
-    attribute.set_defaults(func=_attribute)
+    attribute.set_defaults(func=_ocr_checked(_attribute))
 
     bench = sub.add_parser(
         "bench",
@@ -75,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         "unchanged.",
         epilog="Example:\n  flowpath bench --data ../shared/flowexplainbench/dev --graph-source mermaid "
         "--report report.md",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     bench.add_argument("--data", type=Path, help="FollowTheFlow data/ folder (default: $FLOWEXPLAINBENCH_DIR)")
     bench.add_argument(
@@ -115,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="which reference answer to attribute: a1 (default) or its paraphrases a2 / a3, a check that "
         "the agent does not hang on one wording",
     )
-    bench.set_defaults(func=_bench)
+    bench.set_defaults(func=_ocr_checked(_bench))
 
     train = sub.add_parser(
         "train-scorer",
@@ -124,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         "graphs; every content question once with each of its reference answers a1/a2/a3), report its "
         "chart-split cross-validated F1 on content questions (answer a1), and write the weights.",
         epilog="Reproduce the committed weights:\n  flowpath train-scorer --data ../shared/flowexplainbench/dev",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     train.add_argument("--data", type=Path, help="FollowTheFlow data/ folder (default: $FLOWEXPLAINBENCH_DIR)")
     train.add_argument("--folds", type=int, default=5, help="cross-validation folds, split by chart (default 5)")
@@ -140,24 +146,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="read flowchart images into graphs",
         description="Parse flowchart images (PNG/JPEG/WebP/BMP) into the shared graph model. Prints one JSON line "
         'per image in input order: {"image": PATH, "graph": GRAPH} or {"image": PATH, "error": MESSAGE}.',
+        epilog="Example:\n  flowpath parse chart.png --mermaid\n\n" + OCR_EPILOG,
+        formatter_class=HelpFormatter,
     )
     parse.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="flowchart image files")
     parse.add_argument("--jsonl", type=Path, metavar="OUT", help="write the JSON lines to OUT instead of stdout")
     parse.add_argument("--mermaid", action="store_true", help="print each graph as Mermaid instead of JSON")
     parse.add_argument("--overlay", type=Path, metavar="DIR", help="write each image with the parse drawn on it")
-    parse.set_defaults(func=_parse)
+    parse.set_defaults(func=_ocr_checked(_parse))
 
     ev = sub.add_parser(
         "eval-parse",
         help="score the image parser on charts with known graphs",
         description="Parse every chart of a FlowExplainBench-layout folder (dataset.json, images/<key>/original.png "
         "or chart.png, annotations.json) and score nodes, labels, edges and edge labels against the gold graphs.",
+        epilog="Example:\n  flowpath eval-parse --data ../shared/flowexplainbench/dev --limit 80 --json\n\n"
+        + OCR_EPILOG,
+        formatter_class=HelpFormatter,
     )
     ev.add_argument("--data", type=Path, required=True, metavar="DIR", help="data folder (dataset.json, images/)")
     ev.add_argument("--limit", type=int, metavar="N", help="score only the first N charts (in key order)")
     ev.add_argument("--report", type=Path, metavar="DIR", help="write report.md, scores.jsonl and overlays here")
     ev.add_argument("--json", action="store_true", help="print the summary as JSON")
-    ev.set_defaults(func=_eval_parse)
+    ev.set_defaults(func=_ocr_checked(_eval_parse))
 
     syn = sub.add_parser(
         "synth",
@@ -186,7 +197,7 @@ def _add_tool_commands(sub) -> None:
         "calls: pass graph JSON, Mermaid text or a graph file path where a tool takes a graph.",
         epilog="Examples:\n  flowpath tools list\n  flowpath tools call shortest_path --args "
         '\'{"graph": "flowchart TD\\n A --> B --> C", "source": "A", "target": "C"}\'',
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     tools.set_defaults(func=lambda args: _usage(tools))
     tsub = tools.add_subparsers(title="tool commands", metavar="COMMAND")
@@ -712,6 +723,18 @@ def _synth(args: argparse.Namespace) -> int:
         )
     print(f"wrote {args.n} charts to {args.out}")
     return 0
+
+
+def _ocr_checked(func: Callable[[argparse.Namespace], int | None]) -> Callable[[argparse.Namespace], int | None]:
+    """``func`` preceded by a check of FLOWPATH_OCR_MODEL, so a bad value fails before any work starts."""
+
+    def checked(args: argparse.Namespace) -> int | None:
+        from flowpath.vision.ocr_model import ocr_precision
+
+        ocr_precision()
+        return func(args)
+
+    return checked
 
 
 def main(argv: list[str] | None = None) -> int:

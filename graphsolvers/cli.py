@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from graphsolvers.cli_support import OneLineArgumentParser, add_verbosity, run_cli, write_atomic
+from graphsolvers.cli_support import HelpFormatter, OneLineArgumentParser, add_verbosity, run_cli, write_atomic
 from graphsolvers.errors import ToolkitError
 from graphsolvers.graph import Graph
 from graphsolvers.io import dumps_graph, guess_format, loads_graph, read_source
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Examples:\n  graphsolvers convert chart.mmd --to json\n  graphsolvers schema > graph.schema.json\n"
         "  graphsolvers train gvi --model all\n  graphsolvers eval porous --json porous.json\n"
         "  graphsolvers bench --sizes 1024 4096 --json bench.json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_verbosity(parser)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")

@@ -18,9 +18,36 @@ from pathlib import Path
 
 from graphsolvers.errors import ToolkitError
 
-__all__ = ["EXIT_USAGE", "OneLineArgumentParser", "add_verbosity", "run_cli", "write_atomic"]
+__all__ = ["EXIT_USAGE", "HelpFormatter", "OneLineArgumentParser", "add_verbosity", "run_cli", "write_atomic"]
 
 EXIT_USAGE = 2
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    r"""Help text that wraps one-line paragraphs (descriptions) to the terminal and keeps paragraphs
+    written with line breaks (examples in epilogs) as they are.
+
+    Examples
+    --------
+    >>> f = HelpFormatter("prog", width=30)
+    >>> print(f._fill_text("one two three four five six seven eight", 30, ""))
+    one two three four five six
+    seven eight
+    >>> print(f._fill_text("Example:\n  prog --flag", 30, ""))
+    Example:
+      prog --flag
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out = []
+        for paragraph in text.split("\n\n"):
+            raw = "\n" in paragraph
+            out.append(super()._fill_text(paragraph, width, indent) if raw else _wrap(self, paragraph, width, indent))
+        return "\n\n".join(out)
+
+
+def _wrap(formatter: argparse.HelpFormatter, text: str, width: int, indent: str) -> str:
+    return argparse.HelpFormatter._fill_text(formatter, text, width, indent)
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,3 +19,16 @@ def feb_dev() -> Path:
     if not (FEB_DEV / "dataset.json").is_file():
         pytest.skip(f"FlowExplainBench dev data not found at {FEB_DEV} (set FLOWEXPLAINBENCH_DIR)")
     return FEB_DEV
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ocr_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Built recognisers go to a folder of this test session, never the user's cache (built once, ~10 s)."""
+    folder = tmp_path_factory.mktemp("flowpath-cache")
+    old = os.environ.get("FLOWPATH_CACHE_DIR")
+    os.environ["FLOWPATH_CACHE_DIR"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("FLOWPATH_CACHE_DIR", None)
+    else:
+        os.environ["FLOWPATH_CACHE_DIR"] = old

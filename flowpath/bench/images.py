@@ -19,6 +19,7 @@ from pathlib import Path
 from flowpath.bench.dataset import BenchItem, chart_image
 from flowpath.bench.gold import Box, load_gold_boxes
 from flowpath.errors import DataError
+from flowpath.vision.ocr import recogniser_precision
 from flowpath.vision.parse import PARSER_VERSION
 from graphsolvers.cli_support import write_atomic
 from graphsolvers.errors import ToolkitError
@@ -65,14 +66,16 @@ def _one_cv2_thread() -> None:
 
 
 def cache_name(image_bytes: bytes) -> str:
-    """The parse-cache file name of an image: its SHA-256 and the parser version that read it.
+    """The parse-cache file name of an image: its SHA-256, the parser version and the precision of the
+    recogniser in use (see :func:`flowpath.vision.ocr.recogniser_precision`).
 
     Examples
     --------
-    >>> cache_name(b"abc")[:16], cache_name(b"abc").endswith(f".v{PARSER_VERSION}.json")
+    >>> name = cache_name(b"abc")
+    >>> name[:16], name.endswith(f".v{PARSER_VERSION}.{recogniser_precision()}.json")
     ('ba7816bf8f01cfea', True)
     """
-    return f"{hashlib.sha256(image_bytes).hexdigest()}.v{PARSER_VERSION}.json"
+    return f"{hashlib.sha256(image_bytes).hexdigest()}.v{PARSER_VERSION}.{recogniser_precision()}.json"
 
 
 def parse_charts(
@@ -93,7 +96,7 @@ def parse_charts(
         Processes to parse in (each loads the OCR model once).
     cache : Path, optional
         Folder of parsed graphs named by :func:`cache_name`; hits skip parsing, misses are written after
-        parsing. Graphs from an older parser version are not reused.
+        parsing. Graphs from another parser version or recogniser precision are not reused.
     progress : callable
         Called with the number of charts just finished.
     start_method : str, optional
@@ -128,6 +131,7 @@ def parse_charts(
         for key, (path, _) in todo.items():
             done(key, *_parse_one(str(path)))
     else:
+        recogniser_precision()  # builds the int8 recogniser here once, not in every worker at the same time
         context = multiprocessing.get_context(start_method) if start_method else None
         with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_one_cv2_thread) as pool:
             results = pool.map(_parse_one, [str(p) for p, _ in todo.values()], chunksize=1)

@@ -2,7 +2,9 @@
 
 Text is located with plain image processing (pixels that differ from the shape's fill colour,
 grouped into rows), and each line is read at full resolution by the recognition model alone, in
-batches; rapidocr's detector is not needed. The model loads once per process, on first use.
+batches; rapidocr's detector is not needed. Two recognisers load once per process, on first use:
+an int8 copy of the model for most lines (see :mod:`flowpath.vision.ocr_model`) and the wheel's
+model for short ones; ``FLOWPATH_OCR_MODEL=fp32`` reads every line with the wheel's model.
 """
 
 from __future__ import annotations
@@ -10,14 +12,17 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import threading
 from typing import Any
 
 import cv2
 import numpy as np
 
+from flowpath.errors import FlowpathError
 from flowpath.vision.image import colour_distance, masked_median
+from flowpath.vision.ocr_model import int8_model, ocr_precision
 
-__all__ = ["erode", "ink_threshold", "join_lines", "line_crop", "read_lines", "text_lines"]
+__all__ = ["erode", "ink_threshold", "join_lines", "line_crop", "read_lines", "recogniser_precision", "text_lines"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,22 +33,63 @@ LOW_CONTRAST = 8
 at least half as far from the fill as the strongest ones, provided those reach twice this."""
 
 
+SHORT_LINE = 2.0
+"""Crops narrower than this many times their height (edge labels such as Yes/No) are read by the
+full-precision recogniser even when the int8 copy is in use: such a line fills a small part of the
+model's padded input, and int8 rounding over the padding adds stray characters ("No0", "Yes/")."""
+
+
 @functools.cache
-def _recogniser() -> Any:
-    """The rapidocr engine with detection and angle classification switched off (loaded once)."""
+def _recogniser(model: str | None = None) -> Any:
+    """A rapidocr engine for the recogniser file ``model`` (None: the wheel's), detection and angle
+    classification switched off; each is loaded once per process."""
     from rapidocr import RapidOCR
 
     logging.getLogger("RapidOCR").setLevel(logging.WARNING)
-    return RapidOCR(
-        params={
-            "Global.use_det": False,
-            "Global.use_cls": False,
-            "Global.log_level": "warning",
-            "EngineConfig.onnxruntime.intra_op_num_threads": 1,
-            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-            "Rec.rec_batch_num": 1,
-        }
-    )
+    params: dict[str, Any] = {
+        "Global.use_det": False,
+        "Global.use_cls": False,
+        "Global.log_level": "warning",
+        "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+        "Rec.rec_batch_num": 1,
+    }
+    if model is not None:
+        params["Rec.model_path"] = model
+    return RapidOCR(params=params)
+
+
+_FAST_MODEL_LOCK = threading.Lock()
+
+
+def _fast_model() -> str | None:
+    """The int8 recogniser's file when ``FLOWPATH_OCR_MODEL`` asks for it and it can be built, else None
+    (with a warning saying why); decided once per process."""
+    with _FAST_MODEL_LOCK:
+        return _fast_model_once()
+
+
+@functools.cache
+def _fast_model_once() -> str | None:
+    if ocr_precision() != "int8":
+        return None
+    try:
+        return str(int8_model())
+    except FlowpathError as e:
+        logger.warning("%s; reading text with the full-precision recogniser instead", e)
+        return None
+
+
+def recogniser_precision() -> str:
+    """The recogniser precision this process reads long lines with: ``int8``, or ``fp32`` when that
+    is asked for or the int8 copy could not be built (which this call may do, once).
+
+    Examples
+    --------
+    >>> recogniser_precision() in ("int8", "fp32")  # doctest: +SKIP
+    True
+    """
+    return "int8" if _fast_model() else "fp32"
 
 
 def text_lines(
@@ -162,10 +208,25 @@ def line_crop(img: np.ndarray, box: tuple[int, int, int, int], fill: np.ndarray,
 
 
 def read_lines(crops: list[np.ndarray]) -> list[tuple[str, float]]:
-    """Recognised text and confidence of each line crop (empty text for unreadable ones)."""
+    """Recognised text and confidence of each line crop (empty text for unreadable ones).
+
+    Lines at least :data:`SHORT_LINE` times as wide as high go to the int8 recogniser when it is in
+    use, shorter ones to the full-precision one.
+    """
     if not crops:
         return []
-    engine = _recogniser()
+    fast = _fast_model()
+    groups: dict[str | None, list[int]] = {}
+    for i, c in enumerate(crops):
+        groups.setdefault(fast if c.shape[1] >= SHORT_LINE * c.shape[0] else None, []).append(i)
+    out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+    for model, idx in groups.items():
+        for i, res in zip(idx, _read_with(_recogniser(model), [crops[i] for i in idx]), strict=True):
+            out[i] = res
+    return out
+
+
+def _read_with(engine: Any, crops: list[np.ndarray]) -> list[tuple[str, float]]:
     try:
         res = engine.recognize_txt(crops)
     except Exception as e:  # rapidocr raises its own error class on empty results
