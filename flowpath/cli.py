@@ -209,14 +209,14 @@ def _add_tool_commands(sub) -> None:
     tcall.add_argument(
         "--args", default="{}", metavar="JSON", help="the arguments as a JSON object, or @FILE holding one (default {})"
     )
-    tcall.set_defaults(func=_tools_call)
+    tcall.set_defaults(func=_ocr_checked(_tools_call))
     mcp = sub.add_parser(
         "mcp",
         help="serve the tools over the Model Context Protocol (stdio)",
         description="Serve every tool of `flowpath tools list` to an MCP client over stdin/stdout. Graph handles "
         "returned by load_graph / parse_flowchart stay valid for the life of the server. Logs go to stderr.",
     )
-    mcp.set_defaults(func=_mcp)
+    mcp.set_defaults(func=_ocr_checked(_mcp))
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

@@ -158,7 +158,10 @@ def test_fp32_does_not_touch_the_int8_model(monkeypatch, fresh_recogniser):
     assert ocr.read_lines(calibration_lines(2, seed=1))[0][0]
 
 
-@pytest.mark.parametrize("command", [["parse", "x.png"], ["eval-parse", "--data", "."], ["demo"]])
+@pytest.mark.parametrize(
+    "command",
+    [["parse", "x.png"], ["eval-parse", "--data", "."], ["demo"], ["tools", "call", "load_graph", "--args", "{}"]],
+)
 def test_cli_refuses_an_unknown_precision_before_any_work(command, monkeypatch, capsys):
     monkeypatch.setenv(ENV, "int4")
     assert main(command) == 2
