@@ -1,10 +1,10 @@
 """Text lines inside shapes and label boxes, read with rapidocr's PP-OCR recogniser (ONNX, inside the wheel).
 
 Text is located with plain image processing (pixels that differ from the shape's fill colour,
-grouped into rows), and each line is read at full resolution by the recognition model alone, in
-batches; rapidocr's detector is not needed. Two recognisers load once per process, on first use:
-an int8 copy of the model for most lines (see :mod:`flowpath.vision.ocr_model`) and the wheel's
-model for short ones; ``FLOWPATH_OCR_MODEL=fp32`` reads every line with the wheel's model.
+grouped into rows), and each line is read at full resolution by the recognition model alone, and
+short lines side by side; rapidocr's detector is not needed. The recogniser loads once per
+process, on first use: an int8 copy of the model (see :mod:`flowpath.vision.ocr_model`), or the
+wheel's model with ``FLOWPATH_OCR_MODEL=fp32``.
 """
 
 from __future__ import annotations
@@ -34,9 +34,23 @@ at least half as far from the fill as the strongest ones, provided those reach t
 
 
 SHORT_LINE = 2.0
-"""Crops narrower than this many times their height (edge labels such as Yes/No) are read by the
-full-precision recogniser even when the int8 copy is in use: such a line fills a small part of the
-model's padded input, and int8 rounding over the padding adds stray characters ("No0", "Yes/")."""
+"""Crops narrower than this many times their height (edge labels such as Yes/No) are read side by
+side in strips (see :func:`read_packed`) rather than one by one: alone, such a line fills a small
+part of the model's input, which is padded to :data:`MIN_INPUT_WIDTH`; the padding costs as much
+as text, and the int8 copy of the model reads stray characters into it ("No0", "Yes/")."""
+
+INPUT_HEIGHT = 48
+"""Height of the recogniser's input; every crop is scaled to it, keeping its aspect ratio."""
+MIN_INPUT_WIDTH = 320
+"""Narrowest input the recogniser is given (rapidocr pads each line to it with grey)."""
+STRIP_WIDTH = 640
+"""Widest strip of short lines read in one call (input pixels); the model's cost grows with width."""
+STRIP_GAP = 32
+"""Blank input pixels between two lines of a strip, in each line's own background colour."""
+RECHECK_SCORE = 0.85
+"""A short line read in a strip with less confidence than this is read again alone by the
+full-precision model, and the more confident reading is kept (about one short line in twenty:
+neighbours in a strip can sway a faint or crossed-out label, "No" read as "Wo")."""
 
 
 @functools.cache
@@ -210,20 +224,97 @@ def line_crop(img: np.ndarray, box: tuple[int, int, int, int], fill: np.ndarray,
 def read_lines(crops: list[np.ndarray]) -> list[tuple[str, float]]:
     """Recognised text and confidence of each line crop (empty text for unreadable ones).
 
-    Lines at least :data:`SHORT_LINE` times as wide as high go to the int8 recogniser when it is in
-    use, shorter ones to the full-precision one.
+    Lines at least :data:`SHORT_LINE` times as wide as high are read one by one, shorter ones side
+    by side in strips (:func:`read_packed`); both with the int8 recogniser when it is in use. Short
+    lines read with little confidence are checked alone with the full-precision model.
     """
     if not crops:
         return []
-    fast = _fast_model()
-    groups: dict[str | None, list[int]] = {}
-    for i, c in enumerate(crops):
-        groups.setdefault(fast if c.shape[1] >= SHORT_LINE * c.shape[0] else None, []).append(i)
+    engine = _recogniser(_fast_model())
+    short = [c.shape[1] < SHORT_LINE * c.shape[0] for c in crops]
     out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-    for model, idx in groups.items():
-        for i, res in zip(idx, _read_with(_recogniser(model), [crops[i] for i in idx]), strict=True):
+    for packed in (False, True):
+        idx = [i for i, s in enumerate(short) if s == packed]
+        if not idx:
+            continue
+        group = [crops[i] for i in idx]
+        for i, res in zip(idx, _read_short(engine, group) if packed else _read_with(engine, group), strict=True):
             out[i] = res
     return out
+
+
+def _read_short(engine: Any, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+    """:func:`read_packed`, then the lines read with less than :data:`RECHECK_SCORE` confidence read
+    again alone by the full-precision model; the more confident of the two readings is kept."""
+    out = read_packed(engine, crops)
+    doubtful = [k for k, (_t, score) in enumerate(out) if score < RECHECK_SCORE]
+    if doubtful:
+        again = _read_with(_recogniser(None), [crops[k] for k in doubtful])
+        for k, res in zip(doubtful, again, strict=True):
+            out[k] = max(out[k], res, key=lambda r: r[1])
+    return out
+
+
+def read_packed(engine: Any, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+    """Text and confidence of each crop, read side by side in strips of at most :data:`STRIP_WIDTH`.
+
+    Each crop is scaled to the model's input height and framed by :data:`STRIP_GAP` columns of its
+    own background colour (the median of its border pixels); a strip narrower than
+    :data:`MIN_INPUT_WIDTH` is padded as rapidocr pads a line. The model emits one character column
+    per few input columns; each crop gets the columns whose centres fall in its frame, decoded as
+    rapidocr decodes a line. Reading short lines this way costs a fraction of reading them alone.
+    """
+    try:
+        rec = engine._load_rec_model()  # rapidocr's recogniser: its ONNX session and CTC decoder
+        frames = [_framed(c) for c in crops]
+        out: list[tuple[str, float]] = []
+        for strip in _strips([f.shape[2] for f in frames]):
+            img = np.concatenate([frames[i] for i in strip], axis=2)
+            if img.shape[2] < MIN_INPUT_WIDTH:
+                img = np.pad(img, ((0, 0), (0, 0), (0, MIN_INPUT_WIDTH - img.shape[2])))
+            preds = rec.session(img[None])
+            centres = (np.arange(preds.shape[1]) + 0.5) * img.shape[2] / preds.shape[1]
+            left = 0
+            for i in strip:
+                right = left + frames[i].shape[2]
+                lines, _words = rec.postprocess_op(preds[:, (centres >= left) & (centres < right)])
+                text, score = lines[0]
+                out.append((text.strip(), float(score)))
+                left = right
+        return out
+    except Exception as e:  # the model failing on odd input must not lose the chart
+        logger.warning("text recognition failed on %d short lines: %s", len(crops), e)
+        return [("", 0.0)] * len(crops)
+
+
+def _framed(crop: np.ndarray) -> np.ndarray:
+    """``crop`` as the recogniser's input (channels first, scaled to [-1, 1], :data:`INPUT_HEIGHT` high)
+    with :data:`STRIP_GAP` / 2 columns of its border colour on each side."""
+    h, w = crop.shape[:2]
+    scaled = cv2.resize(crop, (max(1, int(np.ceil(INPUT_HEIGHT * w / h))), INPUT_HEIGHT))
+    border = np.concatenate([crop[0], crop[-1], crop[:, 0], crop[:, -1]])
+    side = np.broadcast_to(np.median(border, axis=0), (INPUT_HEIGHT, STRIP_GAP // 2, 3))
+    framed = np.concatenate([side, scaled, side], axis=1).astype(np.float32)
+    return (framed.transpose(2, 0, 1) / 127.5 - 1.0).astype(np.float32)
+
+
+def _strips(widths: list[int]) -> list[list[int]]:
+    """Consecutive runs of indices whose widths add up to at most :data:`STRIP_WIDTH` (a wider one alone).
+
+    Examples
+    --------
+    >>> _strips([300, 300, 100, 700, 50])
+    [[0, 1], [2], [3], [4]]
+    """
+    strips: list[list[int]] = []
+    used = STRIP_WIDTH
+    for i, w in enumerate(widths):
+        if used + w > STRIP_WIDTH:
+            strips.append([])
+            used = 0
+        strips[-1].append(i)
+        used += w
+    return strips
 
 
 def _read_with(engine: Any, crops: list[np.ndarray]) -> list[tuple[str, float]]:

@@ -128,25 +128,77 @@ def test_recogniser_falls_back_to_the_wheel_model_with_a_warning(monkeypatch, ca
     assert all(t for t, _ in texts)
 
 
-def test_short_lines_go_to_the_full_precision_model_and_order_is_kept(monkeypatch, fresh_recogniser):
-    monkeypatch.setenv(ENV, "int8")
+def _label(text: str, *, dark: bool, size: int = 24) -> np.ndarray:
+    """A padded crop of one edge label, drawn with Pillow's font like the parser's crops."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size)
+    x1, y1, x2, y2 = (int(v) for v in font.getbbox(text))
+    pad = max(4, (y2 - y1) // 4)
+    fill, ink = ((40, 60, 30), (240, 240, 240)) if dark else ((250, 235, 200), (20, 20, 20))
+    img = Image.new("RGB", (x2 - x1 + 2 * pad, y2 - y1 + 2 * pad), fill)
+    ImageDraw.Draw(img).text((pad - x1, pad - y1), text, font=font, fill=ink)
+    return np.asarray(img)[:, :, ::-1].copy()
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_short_lines_read_side_by_side_keep_their_order_and_text(precision, monkeypatch, fresh_recogniser):
+    monkeypatch.setenv(ENV, precision)
+    words = ["Yes", "No", "OK", "Yes", "No", "Fail", "No", "Yes", "OK", "No", "Yes", "No"]
+    crops = [_label(w, dark=i % 3 == 0, size=18 + 2 * i) for i, w in enumerate(words)]
+    assert all(c.shape[1] < ocr.SHORT_LINE * c.shape[0] for c in crops)
+    framed = sum(ocr._framed(c).shape[2] for c in crops)
+    assert framed > 2 * ocr.STRIP_WIDTH  # three strips or more
+    texts = [t for t, _ in ocr.read_packed(ocr._recogniser(ocr._fast_model()), crops)]
+    assert texts == words
+
+
+def test_read_lines_reads_long_lines_alone_short_ones_packed_in_input_order(monkeypatch):
     asked = []
 
-    class Engine:
-        def __init__(self, model):
-            self.model = model
+    def alone(engine, crops):
+        asked.append(("alone", len(crops)))
+        return [(f"alone:{c.shape[1]}", 1.0) for c in crops]
 
-        def recognize_txt(self, crops):
-            asked.append((self.model, len(crops)))
-            txts = [f"{self.model}:{c.shape[1]}" for c in crops]
-            return type("Res", (), {"txts": txts, "scores": [1.0] * len(crops)})
+    def packed(engine, crops):
+        asked.append(("packed", len(crops)))
+        return [(f"packed:{c.shape[1]}", 1.0) for c in crops]
 
-    monkeypatch.setattr(ocr, "_recogniser", Engine)
+    monkeypatch.setattr(ocr, "_recogniser", lambda model: None)
+    monkeypatch.setattr(ocr, "_read_with", alone)
+    monkeypatch.setattr(ocr, "read_packed", packed)
     crops = [np.zeros((20, w, 3), np.uint8) for w in (100, 30, 39, 40, 200)]
     texts = [t for t, _ in ocr.read_lines(crops)]
-    fast = str(int8_model())
-    assert texts == [f"{fast}:100", "None:30", "None:39", f"{fast}:40", f"{fast}:200"]
-    assert sorted(asked, key=str) == sorted([(None, 2), (fast, 3)], key=str)
+    assert texts == ["alone:100", "packed:30", "packed:39", "alone:40", "alone:200"]
+    assert asked == [("alone", 3), ("packed", 2)]
+
+
+def test_doubtful_short_lines_are_read_again_alone_and_the_surer_reading_wins(monkeypatch):
+    again = []
+
+    def packed(engine, crops):
+        return [("Wo", 0.6), ("Yes", 0.99), ("No", 0.8)]
+
+    def alone(engine, crops):
+        again.append(len(crops))
+        return [("No", 0.9), ("Na", 0.7)]
+
+    monkeypatch.setattr(ocr, "_recogniser", lambda model: model)
+    monkeypatch.setattr(ocr, "read_packed", packed)
+    monkeypatch.setattr(ocr, "_read_with", alone)
+    crops = [np.zeros((20, 30, 3), np.uint8)] * 3
+    assert ocr._read_short("int8 engine", crops) == [("No", 0.9), ("Yes", 0.99), ("No", 0.8)]
+    assert again == [2]
+
+
+def test_a_failing_model_gives_empty_text_and_a_warning(caplog):
+    class Broken:
+        def _load_rec_model(self):
+            raise RuntimeError("model gone")
+
+    with caplog.at_level(logging.WARNING, logger="flowpath.vision.ocr"):
+        assert ocr.read_packed(Broken(), [_label("No", dark=False)]) == [("", 0.0)]
+    assert "model gone" in caplog.text
 
 
 def test_fp32_does_not_touch_the_int8_model(monkeypatch, fresh_recogniser):
