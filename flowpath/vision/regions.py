@@ -135,8 +135,7 @@ def _filled_regions(img: np.ndarray, fg: np.ndarray, k: int, min_side: int, s: i
         border = band | body
         body = (cv2.morphologyEx(border, cv2.MORPH_OPEN, thin) | body) > 0  # the border, not connector stubs
         body = _complete_corners(body, fg8[y1:y2, x1:x2] > 0, k, s)
-        ys, xs = np.nonzero(body)
-        bx1, by1, bx2, by2 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+        bx1, by1, bx2, by2 = _extent(body)
         out.append(
             Region(
                 bbox=(int(x1 + bx1), int(y1 + by1), int(x1 + bx2), int(y1 + by2)),
@@ -157,8 +156,10 @@ def _complete_corners(body: np.ndarray, fg: np.ndarray, k: int, stroke: int) -> 
     continued past the cut through the drawing until the drawing thins to a line. Rounded shapes are
     left alone: an arrowhead on top of an ellipse would pass for the rest of a wedge.
     """
-    ys, xs = np.nonzero(body)
-    if not ys.size or classify_shape(body[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]) not in (
+    if not body.any():
+        return body
+    bx1, by1, bx2, by2 = _extent(body)
+    if classify_shape(body[by1:by2, bx1:bx2]) not in (
         "rhombus",
         "hexagon",
     ):
@@ -273,8 +274,8 @@ def _outlined_regions(fg: np.ndarray, s: int, min_side: int) -> list[Region]:
         _m, _, istats, _ = cv2.connectedComponentsWithStats(islands.astype(np.uint8), connectivity=8)
         if istats[1:, 3].max() > 0.6 * h or istats[1:, 4].sum() > 0.4 * solid_area:
             continue
-        iys, ixs = np.nonzero(islands)
-        if abs((ixs.min() + ixs.max()) / 2 - w / 2) > 0.15 * w or abs((iys.min() + iys.max()) / 2 - h / 2) > 0.15 * h:
+        ix1, iy1, ix2, iy2 = _extent(islands)
+        if abs((ix1 + ix2 - 1) / 2 - w / 2) > 0.15 * w or abs((iy1 + iy2 - 1) / 2 - h / 2) > 0.15 * h:
             continue  # node text is centred in its shape; a sliver between connectors holds stray marks
         x0, y0 = x, y
         if not _is_regular(solid):
@@ -300,8 +301,7 @@ def _outlined_regions(fg: np.ndarray, s: int, min_side: int) -> list[Region]:
         mask = np.zeros((y2 - y1, x2 - x1), np.uint8)
         mask[y - y1 : y - y1 + h, x - x1 : x - x1 + w] = solid
         mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pad + 1, 2 * pad + 1))) > 0
-        ys, xs = np.nonzero(mask)
-        bx1, by1, bx2, by2 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+        bx1, by1, bx2, by2 = _extent(mask)
         out.append(
             Region(
                 bbox=(int(x1 + bx1), int(y1 + by1), int(x1 + bx2), int(y1 + by2)),
@@ -310,6 +310,18 @@ def _outlined_regions(fg: np.ndarray, s: int, min_side: int) -> list[Region]:
             )
         )
     return out
+
+
+def _extent(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """Bounding box (x1, y1, x2, y2, exclusive) of the set pixels of a non-empty 2-D mask.
+
+    Examples
+    --------
+    >>> _extent(np.array([[0, 0, 0], [0, 1, 1], [0, 1, 0]], bool))
+    (1, 1, 3, 3)
+    """
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+    return x, y, x + w, y + h
 
 
 def _cylinder_lid(stats: np.ndarray, candidates: list[int], body: int, s: int) -> int | None:
