@@ -20,7 +20,7 @@ import numpy as np
 
 from flowpath.errors import FlowpathError
 from flowpath.vision.image import colour_distance, masked_median
-from flowpath.vision.ocr_model import int8_model, ocr_precision
+from flowpath.vision.ocr_model import LINE_HEIGHT, int8_model, model_input, ocr_precision
 
 __all__ = ["erode", "ink_threshold", "join_lines", "line_crop", "read_lines", "recogniser_precision", "text_lines"]
 
@@ -39,8 +39,6 @@ side in strips (see :func:`read_packed`) rather than one by one: alone, such a l
 part of the model's input, which is padded to :data:`MIN_INPUT_WIDTH`; the padding costs as much
 as text, and the int8 copy of the model reads stray characters into it ("No0", "Yes/")."""
 
-INPUT_HEIGHT = 48
-"""Height of the recogniser's input; every crop is scaled to it, keeping its aspect ratio."""
 MIN_INPUT_WIDTH = 320
 """Narrowest input the recogniser is given (rapidocr pads each line to it with grey)."""
 STRIP_WIDTH = 640
@@ -288,14 +286,12 @@ def read_packed(engine: Any, crops: list[np.ndarray]) -> list[tuple[str, float]]
 
 
 def _framed(crop: np.ndarray) -> np.ndarray:
-    """``crop`` as the recogniser's input (channels first, scaled to [-1, 1], :data:`INPUT_HEIGHT` high)
-    with :data:`STRIP_GAP` / 2 columns of its border colour on each side."""
-    h, w = crop.shape[:2]
-    scaled = cv2.resize(crop, (max(1, int(np.ceil(INPUT_HEIGHT * w / h))), INPUT_HEIGHT))
+    """``crop`` as the recogniser's input (:func:`~flowpath.vision.ocr_model.model_input`) with
+    :data:`STRIP_GAP` / 2 columns of its border colour on each side."""
     border = np.concatenate([crop[0], crop[-1], crop[:, 0], crop[:, -1]])
-    side = np.broadcast_to(np.median(border, axis=0), (INPUT_HEIGHT, STRIP_GAP // 2, 3))
-    framed = np.concatenate([side, scaled, side], axis=1).astype(np.float32)
-    return (framed.transpose(2, 0, 1) / 127.5 - 1.0).astype(np.float32)
+    colour = (np.median(border, axis=0) / 127.5 - 1.0).astype(np.float32)
+    side = np.broadcast_to(colour[:, None, None], (3, LINE_HEIGHT, STRIP_GAP // 2))
+    return np.concatenate([side, model_input(crop), side], axis=2)
 
 
 def _strips(widths: list[int]) -> list[list[int]]:

@@ -40,8 +40,10 @@ __all__ = [
     "cache_folder",
     "calibration_lines",
     "int8_model",
+    "model_input",
     "ocr_precision",
     "source_model",
+    "text_line_image",
 ]
 
 logger = logging.getLogger(__name__)
@@ -146,8 +148,6 @@ def calibration_lines(n: int = CALIBRATION_LINES, *, seed: int = 0) -> list[np.n
     >>> len(lines), lines[0].ndim, lines[0].shape[2]
     (3, 3, 3)
     """
-    from PIL import Image, ImageDraw, ImageFont
-
     rng = random.Random(seed)
     words = _WORDS.split()
     out = []
@@ -161,27 +161,58 @@ def calibration_lines(n: int = CALIBRATION_LINES, *, seed: int = 0) -> list[np.n
             text = f"'{rng.choice(words)}' = {rng.randint(0, 99)}"
         elif rng.random() < 0.2:  # edge labels
             text = rng.choice(_SHORT)
-        font = ImageFont.load_default(rng.randint(12, 36))
+        size = rng.randint(12, 36)
         dark = rng.random() < 0.3
         fill = tuple(rng.randint(0, 90) if dark else rng.randint(170, 255) for _ in range(3))
         ink = tuple(rng.randint(200, 255) if dark else rng.randint(0, 80) for _ in range(3))
-        x1, y1, x2, y2 = (int(v) for v in font.getbbox(text))
-        pad = max(4, (y2 - y1) // 4)
-        im = Image.new("RGB", (x2 - x1 + 2 * pad, y2 - y1 + 2 * pad), fill)
-        ImageDraw.Draw(im).text((pad - x1, pad - y1), text, fill=ink, font=font)
-        out.append(np.asarray(im)[:, :, ::-1].copy())
+        out.append(text_line_image(text, size=size, fill=fill, ink=ink))
     return out
 
 
-def _model_input(line: np.ndarray) -> np.ndarray:
-    """One line as the recogniser's input (1, 3, 48, CALIBRATION_WIDTH), scaled to [-1, 1] like rapidocr does."""
+def text_line_image(text: str, *, size: int, fill: tuple[int, ...], ink: tuple[int, ...]) -> np.ndarray:
+    """``text`` in ``ink`` on ``fill`` (RGB), Pillow's built-in font at ``size`` px, with the crop
+    padding of :func:`flowpath.vision.ocr.line_crop`: a uint8 BGR image like the lines the parser reads.
+
+    Examples
+    --------
+    >>> text_line_image("Yes", size=24, fill=(255, 255, 255), ink=(0, 0, 0)).shape[2]
+    3
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size)
+    x1, y1, x2, y2 = (int(v) for v in font.getbbox(text))
+    pad = max(4, (y2 - y1) // 4)
+    im = Image.new("RGB", (x2 - x1 + 2 * pad, y2 - y1 + 2 * pad), fill)
+    ImageDraw.Draw(im).text((pad - x1, pad - y1), text, fill=ink, font=font)
+    return np.asarray(im)[:, :, ::-1].copy()
+
+
+def model_input(line: np.ndarray, *, max_width: int | None = None) -> np.ndarray:
+    """A uint8 BGR ``line`` as the recogniser reads it, as rapidocr prepares it: channels first,
+    :data:`LINE_HEIGHT` high, as wide as its aspect ratio gives (at most ``max_width``), values in [-1, 1].
+
+    Examples
+    --------
+    >>> model_input(np.zeros((24, 60, 3), np.uint8)).shape
+    (3, 48, 120)
+    >>> float(model_input(np.full((24, 60, 3), 255, np.uint8), max_width=100).max())
+    1.0
+    """
     import cv2
 
     h, w = line.shape[:2]
-    width = min(CALIBRATION_WIDTH, math.ceil(LINE_HEIGHT * w / h))
-    x = cv2.resize(line, (width, LINE_HEIGHT)).astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
+    width = max(1, math.ceil(LINE_HEIGHT * w / h))
+    if max_width is not None:
+        width = min(max_width, width)
+    return cv2.resize(line, (width, LINE_HEIGHT)).astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
+
+
+def _calibration_input(line: np.ndarray) -> np.ndarray:
+    """One line as a calibration batch (1, 3, 48, :data:`CALIBRATION_WIDTH`), padded as rapidocr pads."""
+    x = model_input(line, max_width=CALIBRATION_WIDTH)
     out = np.zeros((1, 3, LINE_HEIGHT, CALIBRATION_WIDTH), np.float32)
-    out[0, :, :, :width] = x
+    out[0, :, :, : x.shape[2]] = x
     return out
 
 
@@ -308,7 +339,7 @@ def _quantise(source: Path, tmp: Path) -> Path:
     onnx.save(version_converter.convert_version(model, 17), tmp / "opset17.onnx")
     with _quiet_root_logger():
         quant_pre_process(str(tmp / "opset17.onnx"), str(tmp / "prepared.onnx"), skip_symbolic_shape=True)
-        inputs = iter([{model.graph.input[0].name: _model_input(line)} for line in calibration_lines()])
+        inputs = iter([{model.graph.input[0].name: _calibration_input(line)} for line in calibration_lines()])
 
         class Lines(CalibrationDataReader):
             def get_next(self) -> dict | None:

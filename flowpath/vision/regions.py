@@ -156,10 +156,8 @@ def _complete_corners(body: np.ndarray, fg: np.ndarray, k: int, stroke: int) -> 
     continued past the cut through the drawing until the drawing thins to a line. Rounded shapes are
     left alone: an arrowhead on top of an ellipse would pass for the rest of a wedge.
     """
-    if not body.any():
-        return body
     bx1, by1, bx2, by2 = _extent(body)
-    if classify_shape(body[by1:by2, bx1:bx2]) not in (
+    if bx2 == bx1 or classify_shape(body[by1:by2, bx1:bx2]) not in (
         "rhombus",
         "hexagon",
     ):
@@ -313,7 +311,7 @@ def _outlined_regions(fg: np.ndarray, s: int, min_side: int) -> list[Region]:
 
 
 def _extent(mask: np.ndarray) -> tuple[int, int, int, int]:
-    """Bounding box (x1, y1, x2, y2, exclusive) of the set pixels of a non-empty 2-D mask.
+    """Bounding box (x1, y1, x2, y2, exclusive) of the set pixels of a 2-D mask ((0, 0, 0, 0) when empty).
 
     Examples
     --------

@@ -12,7 +12,15 @@ import flowpath.vision.ocr_model as ocr_model
 from flowpath.bench.images import cache_name
 from flowpath.cli import main
 from flowpath.errors import FlowpathError
-from flowpath.vision.ocr_model import ENV, RECIPE, calibration_lines, int8_model, ocr_precision, source_model
+from flowpath.vision.ocr_model import (
+    ENV,
+    RECIPE,
+    calibration_lines,
+    int8_model,
+    ocr_precision,
+    source_model,
+    text_line_image,
+)
 
 
 @pytest.fixture
@@ -129,16 +137,9 @@ def test_recogniser_falls_back_to_the_wheel_model_with_a_warning(monkeypatch, ca
 
 
 def _label(text: str, *, dark: bool, size: int = 24) -> np.ndarray:
-    """A padded crop of one edge label, drawn with Pillow's font like the parser's crops."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    font = ImageFont.load_default(size)
-    x1, y1, x2, y2 = (int(v) for v in font.getbbox(text))
-    pad = max(4, (y2 - y1) // 4)
+    """A padded crop of one edge label, like the parser's crops."""
     fill, ink = ((40, 60, 30), (240, 240, 240)) if dark else ((250, 235, 200), (20, 20, 20))
-    img = Image.new("RGB", (x2 - x1 + 2 * pad, y2 - y1 + 2 * pad), fill)
-    ImageDraw.Draw(img).text((pad - x1, pad - y1), text, font=font, fill=ink)
-    return np.asarray(img)[:, :, ::-1].copy()
+    return text_line_image(text, size=size, fill=fill, ink=ink)
 
 
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
