@@ -268,3 +268,40 @@ def test_cli_eval_parse_on_the_committed_samples(tmp_path, capsys):
     assert summary["charts"] == 2 and 0.0 <= summary["edge_f1"] <= 1.0
     assert (tmp_path / "report.md").read_text().startswith("# Flowchart parsing report")
     assert len((tmp_path / "scores.jsonl").read_text().splitlines()) == 2
+
+
+def test_pale_fills_under_noise_stay_whole():
+    """Mermaid's default theme fills shapes a pale lavender only 16 levels off the white page; sensor noise
+    then drops half the fill into the background, and a box breaks into pieces unless the foreground is
+    smoothed harder, as it is when it comes out speckled with pinholes."""
+    from flowpath.vision.regions import _speckle, analyse_scene
+
+    lavender, purple = (255, 236, 236), (219, 112, 147)
+    img = np.full((420, 360, 3), 255, np.uint8)
+    for y1 in (40, 260):
+        cv2.rectangle(img, (60, y1), (300, y1 + 110), lavender, -1)
+        cv2.rectangle(img, (60, y1), (300, y1 + 110), purple, 1)
+        cv2.putText(img, "Check the order", (85, y1 + 62), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (40, 40, 40), 1)
+    arrow(img, (180, 151), (180, 259))
+    clean = parse_image(img, ocr=False)
+    noisy = np.clip(img + np.random.default_rng(3).normal(0, 10, img.shape), 0, 255).astype(np.uint8)
+    assert _speckle(analyse_scene(img).foreground) < 1.0
+    g = parse_image(noisy, ocr=False)
+    assert len(clean.nodes) == len(g.nodes) == 2
+    assert [(e.source, e.target) for e in g.edges] == [(e.source, e.target) for e in clean.edges]
+    assert len(g.edges) == 1
+    for a, b in zip(sorted(n.bbox for n in g.nodes), sorted(n.bbox for n in clean.nodes), strict=True):
+        assert max(abs(u - v) for u, v in zip(a, b, strict=True)) <= 4
+
+
+def test_label_box_around_a_lowercase_word_is_a_label():
+    """A box hugging "no" (x-height only) pads it by more than the word's own height; measured in the chart's
+    typical line height it is a label box, and a node's padding stays a node's."""
+    from flowpath.vision.parse import _hugs_text
+    from flowpath.vision.regions import Region
+
+    label = Region(bbox=(0, 0, 40, 28), mask=np.ones((28, 40), bool), filled=True, lines=[(6, 9, 34, 19)])
+    assert not _hugs_text(label, 10.0)  # padding 18 px around a 10 px line
+    assert _hugs_text(label, 16.0)  # but the chart's lines are 16 px high
+    node = Region(bbox=(0, 0, 200, 60), mask=np.ones((60, 200), bool), filled=True, lines=[(40, 22, 160, 38)])
+    assert not _hugs_text(node, 16.0)
