@@ -147,13 +147,23 @@ def find_contacts(maps: _Maps, *, stroke: int) -> list[Contact]:
 
 def _merge_close(contacts: list[Contact], radius: float) -> list[Contact]:
     """One contact per arrowhead or line end: pieces on the same node closer than ``radius`` are one,
-    represented by the piece with the most ink."""
+    represented by the piece with the most ink; so is a piece with less ink than a line end
+    (``FRAGMENT``) up to twice that from an arrowhead, such as the far flank of a head whose middle
+    the node's border hides."""
     kept: list[Contact] = []
     for c in sorted(contacts, key=lambda c: -c.thickness):
-        if any(k.node == c.node and math.dist(k.point, c.point) < radius for k in kept):
+        if any(
+            k.node == c.node
+            and ((d := math.dist(k.point, c.point)) < radius or (k.head and c.thickness < FRAGMENT and d < 2 * radius))
+            for k in kept
+        ):
             continue
         kept.append(c)
     return kept
+
+
+FRAGMENT = 0.8
+"""Ink near a contact, in units of ``radius × stroke``, under which it holds less than a line end."""
 
 
 HEAD_RATIO = 1.45
@@ -217,9 +227,11 @@ def trace_edges(maps: _Maps, contacts: list[Contact], *, stroke: int) -> list[Tr
         back = found.get((b, a))
         if back is None or a > b:
             continue
-        # the same connector read both ways: one of the two readings shares a contact in the opposite role
+        # the same connector read both ways: one of the two readings shares a contact in the opposite role.
+        # A reading with a plain arrowhead beats one that only had more ink at one end (a piece of the
+        # same arrowhead, cut off where it overlaps the node, makes the other reading's tail look thin)
         if t.ends[0] == back.ends[1] or t.ends[1] == back.ends[0]:
-            del found[(b, a) if back.contrast < t.contrast else (a, b)]
+            del found[(b, a) if (back.sure, back.contrast) < (t.sure, t.contrast) else (a, b)]
     return _follow_the_flow(list(found.values()))
 
 
@@ -285,8 +297,9 @@ PEAK_GAP = 0.7
 def _which_is_head(a: Contact, b: Contact | None) -> tuple[bool, bool]:
     """Which ends of one connector carry an arrowhead: the end whose ink is clearly wider where it meets
     its node (an arrowhead is wider than the line however small it is), else the end with clearly more
-    ink near it, else the absolute test of :func:`find_contacts` (both or neither for double-headed and
-    plain lines)."""
+    ink near it, else the absolute test of :func:`find_contacts` where it passes one end only, else
+    the end with somewhat more ink (``WEAK_CONTRAST``), else the absolute test (both ends for a
+    double-headed link, neither for a plain line)."""
     if b is None:
         return a.head, False
     if _peak_decides(a, b):
@@ -295,14 +308,15 @@ def _which_is_head(a: Contact, b: Contact | None) -> tuple[bool, bool]:
         return True, False
     if b.thickness > HEAD_CONTRAST * a.thickness:
         return False, True
-    if a.head or b.head:
+    if a.head != b.head:
         return a.head, b.head
-    # neither end looks like an arrowhead on its own: take the end with more ink when it is clearly more
+    # both ends or neither look like an arrowhead on their own (a diamond's corner with the line leaving it
+    # can pass for one): take the end with more ink when it is clearly more
     if a.thickness > WEAK_CONTRAST * b.thickness:
         return True, False
     if b.thickness > WEAK_CONTRAST * a.thickness:
         return False, True
-    return False, False
+    return a.head, b.head
 
 
 def _peak_decides(a: Contact, b: Contact) -> bool:
@@ -415,22 +429,27 @@ PASS_TURN = 0.8
 def _label_exit(
     maps: _Maps, lab: int, entry: tuple[float, float], heading: float
 ) -> tuple[tuple[float, float], float] | None:
-    """Where the connector leaves label box ``lab`` (entered near ``entry``): the ink just outside the box
-    farthest from the entry and most in line with the heading; and the heading out of it."""
+    """Where the connector leaves label box ``lab`` (entered near ``entry``): the piece of ink just outside
+    the box, other than the one it came in by and specks of the box's rim, most in line with the
+    heading; and the heading out of it."""
     H, W = maps.ink.shape
     x1, y1, x2, y2 = maps.label_boxes[lab]
     g = 3
     X1, Y1, X2, Y2 = max(0, x1 - g), max(0, y1 - g), min(W, x2 + g), min(H, y2 + g)
     band = maps.ink[Y1:Y2, X1:X2].copy()
     band[max(0, y1 - Y1) : y2 - Y1, max(0, x1 - X1) : x2 - X1] = 0
-    n, _lab_map, _stats, cents = cv2.connectedComponentsWithStats(band, connectivity=8)
+    n, lab_map, stats, cents = cv2.connectedComponentsWithStats(band, connectivity=8)
     if n <= 1:
         return None
+    ys, xs = np.nonzero(lab_map)
+    came_in = lab_map[ys, xs][np.argmin(np.hypot(xs + X1 - entry[0], ys + Y1 - entry[1]))]
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     best, best_score = None, float("inf")
     for i in range(1, n):
+        if i == came_in or stats[i, cv2.CC_STAT_AREA] <= g:
+            continue  # the line coming in, or a speck of the box's antialiased rim
         px, py = cents[i][0] + X1, cents[i][1] + Y1
-        if math.hypot(px - entry[0], py - entry[1]) < 0.5 * max(x2 - x1, y2 - y1, 8):
+        if math.hypot(px - entry[0], py - entry[1]) < 0.25 * max(x2 - x1, y2 - y1, 8):
             continue
         ang = math.atan2(py - cy, px - cx)
         score = abs((ang - heading + math.pi) % (2 * math.pi) - math.pi)

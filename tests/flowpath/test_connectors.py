@@ -62,3 +62,86 @@ def test_the_wider_end_of_a_connector_is_its_arrowhead_even_when_ink_counts_agre
     # clearly more ink at one end still decides when the widths are alike
     inky = Contact(node=1, point=(10.0, 160.0), head=True, thickness=2.2, peak=2.0)
     assert _which_is_head(tail, inky) == (False, True)
+
+
+def test_a_corner_that_passes_for_a_head_loses_to_the_end_with_clearly_more_ink():
+    from flowpath.vision.connectors import Contact, _which_is_head
+
+    # a loop back leaves a decision's top corner (corner and line together pass the absolute test) and ends
+    # in an arrowhead half hidden by the box it enters: both "heads", the arrowhead with a fifth more ink
+    corner = Contact(node=0, point=(900.0, 1390.0), head=True, thickness=1.50, peak=2.9)
+    head = Contact(node=1, point=(808.0, 586.0), head=True, thickness=1.82, peak=2.3)
+    assert _which_is_head(corner, head) == (False, True)
+    assert _which_is_head(head, corner) == (True, False)
+    # two heads with as much ink as each other stay a double-headed link
+    twin = Contact(node=0, point=(900.0, 1390.0), head=True, thickness=1.75, peak=2.3)
+    assert _which_is_head(twin, head) == (True, True)
+
+
+def test_the_far_flank_of_a_half_hidden_arrowhead_is_no_line_end():
+    from flowpath.vision.connectors import Contact, _merge_close
+
+    head = Contact(node=2, point=(808.0, 586.0), head=True, thickness=1.82)
+    flank = Contact(node=2, point=(791.0, 588.0), head=False, thickness=0.68)  # 17 px away, radius 15
+    line = Contact(node=2, point=(770.0, 588.0), head=False, thickness=1.2)  # a line end beside the head
+    other = Contact(node=3, point=(795.0, 590.0), head=False, thickness=0.5)  # on another node
+    kept = _merge_close([flank, head, line, other], 15.0)
+    assert [(c.node, c.point) for c in kept] == [(2, (808.0, 586.0)), (2, (770.0, 588.0)), (3, (795.0, 590.0))]
+    assert _merge_close([flank, Contact(node=2, point=(808.0, 586.0), head=False, thickness=1.2)], 15.0) == [
+        Contact(node=2, point=(808.0, 586.0), head=False, thickness=1.2),
+        flank,
+    ]
+
+
+def test_a_reading_with_a_plain_arrowhead_beats_the_reverse_guess():
+    import numpy as np
+
+    from flowpath.vision import connectors as C
+
+    maps = C._Maps(
+        ink=np.zeros((10, 10), np.uint8),
+        zone=np.zeros((10, 10), np.int32),
+        label=np.zeros((10, 10), np.int32),
+        dist=np.zeros((10, 10), np.float32),
+    )
+    contacts = [
+        C.Contact(node=0, point=(5.0, 100.0), head=True, thickness=1.5),  # the arrowhead at node 0
+        C.Contact(node=1, point=(5.0, 300.0), head=False, thickness=1.1),  # the tail at node 1
+        C.Contact(node=0, point=(25.0, 100.0), head=False, thickness=0.6),  # a sliver of the head
+    ]
+    walks = {0: (1, [(5.0, 100.0), (5.0, 300.0)], set()), 2: (1, [(25.0, 100.0), (5.0, 300.0)], set())}
+    real_walk = C._walk
+    try:
+        C._walk = lambda maps, c, *a, **k: walks.get(contacts.index(c))
+        traces = C.trace_edges(maps, contacts, stroke=4)
+    finally:
+        C._walk = real_walk
+    # read from the sliver, the tail has twice its ink and looks like the head: 0 -> 1, with more contrast
+    assert [(t.source, t.target) for t in traces] == [(1, 0)]
+    assert traces[0].sure
+
+
+def test_a_line_that_turns_round_a_label_box_corner_leaves_by_its_side():
+    """A curve runs into an edge label's box at the bottom, beside the corner, and out of its right side
+    just above: the way out is the other piece of ink at the box, however near the way in, and not a
+    speck of the box's rim on the far side."""
+    import math
+
+    import numpy as np
+
+    from flowpath.vision import connectors as C
+
+    ink = np.zeros((120, 120), np.uint8)
+    label = np.zeros((120, 120), np.int32)
+    ink[40:80, 40:80] = 1
+    label[40:80, 40:80] = 1
+    ink[80:110, 73:76] = 1  # the line coming up into the box
+    ink[66:69, 80:110] = 1  # and leaving it to the right
+    ink[55, 38] = 1  # one antialiased pixel of the box's rim
+    maps = C._Maps(ink=ink, zone=np.zeros_like(label), label=label, dist=np.zeros((120, 120), np.float32))
+    maps.label_boxes = [(40, 40, 80, 80)]
+    out = C._label_exit(maps, 0, (74.0, 84.0), -math.pi / 2)
+    assert out is not None
+    (x, y), heading = out
+    assert 80 <= x <= 83 and 66 <= y <= 69
+    assert abs(heading) < 0.6  # on its way right
