@@ -139,12 +139,12 @@ def _hugs_text(r: Region, line_h: float) -> bool:
     """
     if not r.lines:
         return False
-    own = max(float(np.median([b[3] - b[1] for b in r.lines])), line_h)
+    unit = max(float(np.median([b[3] - b[1] for b in r.lines])), line_h)
     top = min(b[1] for b in r.lines) - r.bbox[1]
     bottom = r.bbox[3] - max(b[3] for b in r.lines)
     left = min(b[0] for b in r.lines) - r.bbox[0]
     right = r.bbox[2] - max(b[2] for b in r.lines)
-    return top + bottom <= HUG * own and max(left, right) <= 2.5 * own
+    return top + bottom <= HUG * unit and max(left, right) <= 2.5 * unit
 
 
 HUG = 1.45
