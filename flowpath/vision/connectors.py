@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-__all__ = ["Contact", "Trace", "find_contacts", "trace_edges"]
+__all__ = ["Contact", "Trace", "find_contacts", "settle_by_structure", "trace_edges"]
 
 logger = logging.getLogger(__name__)
 
@@ -260,16 +260,78 @@ def _follow_the_flow(traces: list[Trace]) -> list[Trace]:
     for t in traces:
         v = np.subtract(t.polyline[-1], t.polyline[0])
         if not t.sure and float(v @ flow) < 0 and (t.target, t.source) not in seen:
-            t = replace(
-                t,
-                source=t.target,
-                target=t.source,
-                polyline=t.polyline[::-1],
-                ends=t.ends[::-1],
-                contrast=1 / t.contrast,
-            )
+            t = _reversed(t)
         out.append(t)
     return out
+
+
+def _reversed(t: Trace) -> Trace:
+    """The same connector read the other way."""
+    return replace(
+        t, source=t.target, target=t.source, polyline=t.polyline[::-1], ends=t.ends[::-1], contrast=1 / t.contrast
+    )
+
+
+def settle_by_structure(traces: list[Trace], decisions: set[int], labelled: set[int] = frozenset()) -> list[Trace]:
+    """Turn guessed connectors around where the other way makes a sounder flowchart.
+
+    A connector without a plain arrowhead runs along the chart's flow (:func:`_follow_the_flow`),
+    which is wrong for a loop back: "Increment i" then becomes a dead end and the loop's decision
+    keeps one branch. Each guessed connector is turned around when that lowers the count of such
+    faults: nodes nothing leads out of, nodes nothing leads into, decisions with fewer than two
+    ways out, and labelled connectors (branch conditions) that lead into a decision from a node
+    that is not one. Dead ends and sources that a chart must have (its start and end) count the
+    same either way, so only a turn that mends more than it breaks is made. Connectors read both
+    ways are left alone.
+
+    Parameters
+    ----------
+    traces : list of Trace
+        All connectors of the chart; those with ``sure`` unset may be turned.
+    decisions : set of int
+        Indices of the decision (diamond) nodes.
+    labelled : set of int
+        Indices (into ``traces``) of the connectors that carry a label.
+
+    Returns
+    -------
+    list of Trace
+        The connectors in the same order, some reversed.
+
+    Examples
+    --------
+    >>> line = lambda a, b, **kw: Trace(a, b, [(0.0, 50.0 * a), (0.0, 50.0 * b)], **kw)
+    >>> chart = [line(0, 1), line(1, 2), line(2, 3), line(1, 3, sure=False), line(3, 4)]  # 3 loops back to 1
+    >>> [(t.source, t.target) for t in settle_by_structure(chart, decisions={3}, labelled={3, 4})]
+    [(0, 1), (1, 2), (2, 3), (3, 1), (3, 4)]
+    """
+    out = list(traces)
+    pairs = {(t.source, t.target) for t in traces}
+    loose = [i for i, t in enumerate(traces) if not t.sure and (t.target, t.source) not in pairs]
+    for _ in range(len(loose) + 1):
+        turned = False
+        for i in loose:
+            flipped = [*out[:i], _reversed(out[i]), *out[i + 1 :]]
+            if _faults(flipped, decisions, labelled) < _faults(out, decisions, labelled):
+                logger.debug("connector %d -> %d turned round: a sounder flowchart", out[i].source, out[i].target)
+                out, turned = flipped, True
+        if not turned:
+            break
+    return out
+
+
+def _faults(traces: list[Trace], decisions: set[int], labelled: set[int]) -> int:
+    """Structural faults of a chart's connectors, as counted by :func:`settle_by_structure`."""
+    outs: dict[int, int] = {}
+    ins: dict[int, int] = {}
+    for t in traces:
+        outs[t.source] = outs.get(t.source, 0) + 1
+        ins[t.target] = ins.get(t.target, 0) + 1
+    nodes = outs.keys() | ins.keys()
+    faults = sum(n not in outs for n in nodes) + sum(n not in ins for n in nodes)
+    faults += sum(outs.get(n, 0) < 2 for n in decisions & nodes)
+    faults += sum(traces[i].target in decisions and traces[i].source not in decisions for i in labelled)
+    return faults
 
 
 def _head_near(heads, node: int, p: tuple[float, float], radius: float) -> bool:

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from flowpath.errors import NoFlowchartError
-from flowpath.vision.connectors import Trace, build_maps, find_contacts, trace_edges
+from flowpath.vision.connectors import Trace, build_maps, find_contacts, settle_by_structure, trace_edges
 from flowpath.vision.image import MAX_PIXELS, load_image
 from flowpath.vision.ocr import erode, join_lines, line_crop, read_lines, text_lines
 from flowpath.vision.regions import Region, analyse_scene, find_regions
@@ -20,7 +20,7 @@ __all__ = ["parse_image"]
 
 logger = logging.getLogger(__name__)
 
-PARSER_VERSION = 6
+PARSER_VERSION = 7
 """Bumped whenever a change to the parser can change its output; parse caches are keyed by it."""
 MIN_TEXT_SCORE = 0.5
 """Recognised lines below this confidence count as unreadable."""
@@ -107,6 +107,9 @@ def parse_image(
     contacts = find_contacts(maps, stroke=s)
     traces = trace_edges(maps, contacts, stroke=s)
     edge_labels = _assign_labels(traces, labels)
+    decisions = {i for i, r in enumerate(nodes) if SHAPE_KIND.get(r.shape) == "decision"}
+    labelled = set(edge_labels) | {i for i, t in enumerate(traces) if t.labels}
+    traces = settle_by_structure(traces, decisions, labelled)
     return _build_graph(nodes, traces, edge_labels, labels, img.shape)
 
 

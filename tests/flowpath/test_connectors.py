@@ -145,3 +145,37 @@ def test_a_line_that_turns_round_a_label_box_corner_leaves_by_its_side():
     (x, y), heading = out
     assert 80 <= x <= 83 and 66 <= y <= 69
     assert abs(heading) < 0.6  # on its way right
+
+
+def _line(a: int, b: int, **kw):
+    from flowpath.vision.connectors import Trace
+
+    return Trace(a, b, [(0.0, 50.0 * a), (0.0, 50.0 * b)], **kw)
+
+
+def test_a_guessed_loop_back_turns_round_where_the_flow_left_a_dead_end_or_a_one_way_decision():
+    from flowpath.vision.connectors import settle_by_structure
+
+    # Start -> Read -> Work -> Done? ; Done? -> Read is a loop back read downwards (no head seen)
+    to_decision = [_line(0, 1), _line(1, 2), _line(2, 3), _line(1, 3, sure=False), _line(3, 4)]
+    out = settle_by_structure(to_decision, decisions={3}, labelled={3, 4})
+    assert [(t.source, t.target) for t in out] == [(0, 1), (1, 2), (2, 3), (3, 1), (3, 4)]
+    assert out[3].polyline == to_decision[3].polyline[::-1]
+    # Start -> Read -> Done? -> Increment ; Increment -> Read read downwards leaves "Increment" a dead end
+    dead_end = [_line(0, 1), _line(1, 2), _line(2, 3), _line(2, 4), _line(1, 3, sure=False)]
+    out = settle_by_structure(dead_end, decisions={2}, labelled={2, 3})
+    assert (out[4].source, out[4].target) == (3, 1)
+
+
+def test_structure_leaves_guesses_alone_that_a_turn_would_not_mend():
+    from flowpath.vision.connectors import settle_by_structure
+
+    # the guess into the chart's last node is right: turned, the end would lose its only way in
+    chain = [_line(0, 1), _line(1, 2), _line(2, 3, sure=False)]
+    assert [(t.source, t.target) for t in settle_by_structure(chain, decisions=set())] == [(0, 1), (1, 2), (2, 3)]
+    # a sure connector is never turned, however unsound the chart looks
+    sure = [_line(0, 1), _line(1, 2), _line(1, 3)]
+    assert settle_by_structure(sure, decisions={1, 3}, labelled={2}) == sure
+    # nor is a connector drawn both ways
+    both = [_line(0, 1), _line(1, 2, sure=False), _line(2, 1), _line(2, 3)]
+    assert settle_by_structure(both, decisions={2}) == both
