@@ -272,6 +272,12 @@ def _reversed(t: Trace) -> Trace:
     )
 
 
+SURE_MENDS = 2
+"""Faults a turn must mend before a connector with a plain arrowhead is turned round: a diamond's tip
+or a label's glyph beside a line end can pass for a head, but one fault mended is not enough to
+overrule what was seen."""
+
+
 def settle_by_structure(traces: list[Trace], decisions: set[int], labelled: set[int] = frozenset()) -> list[Trace]:
     """Turn guessed connectors around where the other way makes a sounder flowchart.
 
@@ -307,12 +313,13 @@ def settle_by_structure(traces: list[Trace], decisions: set[int], labelled: set[
     """
     out = list(traces)
     pairs = {(t.source, t.target) for t in traces}
-    loose = [i for i, t in enumerate(traces) if not t.sure and (t.target, t.source) not in pairs]
+    loose = [i for i, t in enumerate(traces) if (t.target, t.source) not in pairs]
     for _ in range(len(loose) + 1):
         turned = False
         for i in loose:
             flipped = [*out[:i], _reversed(out[i]), *out[i + 1 :]]
-            if _faults(flipped, decisions, labelled) < _faults(out, decisions, labelled):
+            needed = SURE_MENDS if out[i].sure else 1
+            if _faults(flipped, decisions, labelled) <= _faults(out, decisions, labelled) - needed:
                 logger.debug("connector %d -> %d turned round: a sounder flowchart", out[i].source, out[i].target)
                 out, turned = flipped, True
         if not turned:

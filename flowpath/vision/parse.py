@@ -20,8 +20,13 @@ __all__ = ["parse_image"]
 
 logger = logging.getLogger(__name__)
 
-PARSER_VERSION = 7
+PARSER_VERSION = 8
 """Bumped whenever a change to the parser can change its output; parse caches are keyed by it."""
+CONNECTOR_GLYPHS = " /\\|"
+"""What a connector stroke touching the first or last letter of a free label reads as."""
+LINE_GLYPHS = frozenset(CONNECTOR_GLYPHS + "-_=~.,:;'\"`·—–一二三丨")
+"""What parallel or crossing connectors read as when they pass for text: dashes, bars and the CJK
+numerals one, two and three (the recogniser reads Chinese too)."""
 MIN_TEXT_SCORE = 0.5
 """Recognised lines below this confidence count as unreadable."""
 
@@ -95,6 +100,9 @@ def parse_image(
     labels += _free_labels(scene, nodes, labels, line_h)
     if ocr:
         _read_texts(img, nodes + labels, fills={id(r): fills.get(i) for i, r in enumerate(regions)}, stroke=s)
+    for lb in labels:
+        if not lb.filled:
+            lb.text = _free_label_text(lb.text)
     labels = [lb for lb in labels if lb.text or lb.filled]
     for r in nodes:
         r.shape = classify_shape(r.mask)
@@ -184,9 +192,31 @@ boxes measured at most 0.15 (the connector crossing them) on 150 FlowExplainBenc
 nodes with a one-pixel outline 0.22-0.34 on rendered charts."""
 
 
+def _free_label_text(text: str) -> str:
+    """The text of a free label without the connector strokes read at its ends; empty when nothing
+    but strokes was read (a bundle of lines, not a label) or a single Latin character (where lines
+    meet or bend they read as "L", "I" or "V"; a one-letter label in a script like Chinese stays).
+
+    Examples
+    --------
+    >>> _free_label_text("/Yes"), _free_label_text("二"), _free_label_text("L"), _free_label_text("是")
+    ('Yes', '', '', '是')
+    """
+    text = text.strip(CONNECTOR_GLYPHS)
+    if all(c in LINE_GLYPHS for c in text) or (len(text) == 1 and text.isascii()):
+        return ""  # strokes only, or one Latin letter: a corner or a junction of lines ("L", "I", "V")
+    return text
+
+
 def _free_labels(scene, nodes: list[Region], labels: list[Region], line_h: float) -> list[Region]:
     """Text outside every shape (edge labels without a background box): ink dense enough to survive
-    a closing that joins glyphs and an opening that erases lines."""
+    a closing that joins glyphs and an opening that erases lines.
+
+    The opening is at least twice the stroke wide, so that lines running side by side are erased
+    too. Text in a smaller type than the nodes' (Graphviz sets edge labels two points smaller) can
+    be thinner than that; what survives only an opening of one stroke is taken where the wider one
+    left nothing.
+    """
     s = scene.stroke
     H, W = scene.foreground.shape
     ink = scene.foreground.copy()
@@ -197,18 +227,24 @@ def _free_labels(scene, nodes: list[Region], labels: list[Region], line_h: float
     ink = ink.astype(np.uint8)
     kc = max(3, int(0.35 * line_h))
     closed = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (kc, kc)))
-    ko = max(2 * s + 3, int(0.45 * line_h))
-    opened = cv2.morphologyEx(closed, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (ko, ko)))
-    n, _lab, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(opened, 8, cv2.CV_32S, cv2.CCL_BBDT)
+    blobs: list[tuple[int, int, int, int]] = []
+    taken = np.zeros_like(closed)
+    for ko in (max(2 * s + 3, int(0.45 * line_h)), max(s + 3, int(0.45 * line_h))):
+        opened = cv2.morphologyEx(closed, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (ko, ko)))
+        n, lab, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(opened, 8, cv2.CV_32S, cv2.CCL_BBDT)
+        for i in range(1, n):
+            x, y, w, h, _a = stats[i]
+            if h < 0.6 * line_h or h > 3.5 * line_h or w < 0.6 * line_h:
+                continue
+            if taken[y : y + h, x : x + w][lab[y : y + h, x : x + w] == i].any():
+                continue  # already found by the wider opening
+            blobs.append((int(x), int(y), int(x + w), int(y + h)))
+        taken |= opened
     out = []
-    for i in range(1, n):
-        x, y, w, h, _a = stats[i]
-        if h < 0.6 * line_h or h > 3.5 * line_h or w < 0.6 * line_h:
-            continue
-        g = max(2, s)
-        x1, y1, x2, y2 = max(0, x - g), max(0, y - g), min(W, x + w + g), min(H, y + h + g)
+    g = max(2, s)
+    for box in blobs:
+        x1, y1, x2, y2 = max(0, box[0] - g), max(0, box[1] - g), min(W, box[2] + g), min(H, box[3] + g)
         mask = np.ones((y2 - y1, x2 - x1), bool)
-        box = (int(x), int(y), int(x + w), int(y + h))
         out.append(Region(bbox=(x1, y1, x2, y2), mask=mask, filled=False, lines=[box], is_label=True))
     return out
 
@@ -237,13 +273,18 @@ def _read_texts(img: np.ndarray, regions: list[Region], *, fills: dict[int, np.n
             logger.warning("no readable text in the shape at %s", r.bbox)
 
 
-def _assign_labels(traces: list[Trace], labels: list[Region]) -> dict[int, int]:
-    """Map trace index → label index: labels a trace passed through, else the nearest connector."""
-    owner: dict[int, int] = {}
+def _assign_labels(traces: list[Trace], labels: list[Region]) -> dict[int, list[int]]:
+    """Map trace index → the labels it carries: a label goes to a connector it lies on, else to the
+    nearest one. A connector keeps its nearest label and the free labels that continue it on the same line
+    or the next one (the words of one label, found apart where the space between them is wide), even
+    those too far from any connector to be given one on their own."""
+    owner: dict[int, list[int]] = {}
     claimed: dict[int, list[int]] = {}
     for ti, t in enumerate(traces):
         for li in t.labels:
             claimed.setdefault(li, []).append(ti)
+    dist: dict[int, float] = {}
+    loose: list[int] = []
     for li, lb in enumerate(labels):
         if not lb.text:
             continue
@@ -253,14 +294,53 @@ def _assign_labels(traces: list[Trace], labels: list[Region]) -> dict[int, int]:
             continue
         d, ti = min(dists)
         if li not in claimed and d > 2.5 * max(lb.height, 10):
-            logger.debug("label %r is near no connector", lb.text)
+            loose.append(li)  # near no connector: perhaps the next word of a label that is
             continue
-        if ti in owner:
-            prev = labels[owner[ti]]
-            if _distance_to(traces[ti].polyline, prev.centre) <= d:
+        dist[li] = d
+        owner.setdefault(ti, []).append(li)
+    out = {}
+    for ti, group in sorted(owner.items(), key=lambda kv: min(dist[li] for li in kv[1])):
+        best = min(group, key=lambda li: dist[li])
+        words = [best] if labels[best].filled else _same_label(best, group + loose, labels)
+        loose = [li for li in loose if li not in words]
+        out[ti] = _reading_order(words, labels)
+    for li in loose:
+        logger.debug("label %r is near no connector", labels[li].text)
+    return out
+
+
+def _reading_order(ids: list[int], labels: list[Region]) -> list[int]:
+    """``ids`` in reading order: rows top to bottom (a box joins the row it overlaps by half its
+    height), each row left to right."""
+    rows: list[list[int]] = []
+    for li in sorted(ids, key=lambda i: labels[i].centre[1]):
+        b = labels[li].bbox
+        last = labels[rows[-1][-1]].bbox if rows else None
+        if last is not None and min(b[3], last[3]) - max(b[1], last[1]) >= 0.5 * min(b[3] - b[1], last[3] - last[1]):
+            rows[-1].append(li)
+        else:
+            rows.append([li])
+    return [li for row in rows for li in sorted(row, key=lambda i: labels[i].bbox[0])]
+
+
+def _same_label(seed: int, group: list[int], labels: list[Region]) -> list[int]:
+    """The free labels of ``group`` that join ``seed`` through neighbours on one text line (at most a
+    line height apart) or on the next line down or up (less than half a line height between them).
+    A label box holds a whole label; two boxes side by side are two labels."""
+    keep, todo = [seed], [seed]
+    while todo:
+        a = labels[todo.pop()].bbox
+        for li in group:
+            if li in keep or labels[li].filled:
                 continue
-        owner[ti] = li
-    return owner
+            b = labels[li].bbox
+            h = max(a[3] - a[1], b[3] - b[1])
+            rows = min(a[3], b[3]) - max(a[1], b[1])
+            cols = min(a[2], b[2]) - max(a[0], b[0])
+            if (rows >= 0.5 * h and -cols <= h) or (cols > 0 and -rows <= 0.5 * h):
+                keep.append(li)
+                todo.append(li)
+    return keep
 
 
 def _distance_to(poly: list[tuple[float, float]], p: tuple[float, float]) -> float:
@@ -275,7 +355,7 @@ def _distance_to(poly: list[tuple[float, float]], p: tuple[float, float]) -> flo
 
 
 def _build_graph(
-    nodes: list[Region], traces: list[Trace], edge_labels: dict[int, int], labels: list[Region], shape: tuple
+    nodes: list[Region], traces: list[Trace], edge_labels: dict[int, list[int]], labels: list[Region], shape: tuple
 ) -> Graph:
     order = sorted(range(len(nodes)), key=lambda i: (nodes[i].bbox[1] // 8, nodes[i].bbox[0]))
     ids = {old: f"n{new + 1}" for new, old in enumerate(order)}
@@ -297,7 +377,7 @@ def _build_graph(
         attrs: dict = {"polyline": [[round(float(x), 1), round(float(y), 1)] for x, y in simple]}
         if not t.directed:
             attrs["arrow"] = "none"
-        label = labels[edge_labels[ti]].text if ti in edge_labels else None
+        label = " ".join(labels[li].text for li in edge_labels.get(ti, []))
         edges.append(Edge(source=ids[t.source], target=ids[t.target], label=label or None, attrs=attrs))
     edges.sort(key=lambda e: (int(e.source[1:]), int(e.target[1:])))
     return Graph(nodes=out_nodes, edges=edges, attrs={"image_size": [int(shape[1]), int(shape[0])]})

@@ -173,9 +173,14 @@ def test_structure_leaves_guesses_alone_that_a_turn_would_not_mend():
     # the guess into the chart's last node is right: turned, the end would lose its only way in
     chain = [_line(0, 1), _line(1, 2), _line(2, 3, sure=False)]
     assert [(t.source, t.target) for t in settle_by_structure(chain, decisions=set())] == [(0, 1), (1, 2), (2, 3)]
-    # a sure connector is never turned, however unsound the chart looks
-    sure = [_line(0, 1), _line(1, 2), _line(1, 3)]
-    assert settle_by_structure(sure, decisions={1, 3}, labelled={2}) == sure
+    # a connector with a plain head is not turned to mend one fault ("Increment" left a dead end) ...
+    seen = [_line(0, 1), _line(1, 2), _line(2, 3), _line(2, 4), _line(1, 3)]
+    assert settle_by_structure(seen, decisions=set()) == seen
+    # ... but is where the turn mends two: a decision's branch read into it, label and all (a diamond's
+    # tip passed for an arrowhead)
+    tip = [_line(0, 1), _line(1, 2), _line(3, 2), _line(2, 4)]
+    out = settle_by_structure(tip, decisions={2}, labelled={2, 3})
+    assert [(t.source, t.target) for t in out] == [(0, 1), (1, 2), (2, 3), (2, 4)]
     # nor is a connector drawn both ways
     both = [_line(0, 1), _line(1, 2, sure=False), _line(2, 1), _line(2, 3)]
     assert settle_by_structure(both, decisions={2}) == both

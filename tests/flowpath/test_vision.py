@@ -305,3 +305,46 @@ def test_label_box_around_a_lowercase_word_is_a_label():
     assert _hugs_text(label, 16.0)  # but the chart's lines are 16 px high
     node = Region(bbox=(0, 0, 200, 60), mask=np.ones((60, 200), bool), filled=True, lines=[(40, 22, 160, 38)])
     assert not _hugs_text(node, 16.0)
+
+
+def _word(x1: int, y1: int, x2: int, y2: int, text: str):
+    from flowpath.vision.regions import Region
+
+    return Region(bbox=(x1, y1, x2, y2), mask=np.ones((y2 - y1, x2 - x1), bool), filled=False, text=text, is_label=True)
+
+
+def test_the_words_of_one_free_label_go_to_its_connector_together_in_reading_order():
+    from flowpath.vision.connectors import Trace
+    from flowpath.vision.parse import _assign_labels
+
+    left = Trace(0, 1, [(100.0, 0.0), (100.0, 200.0)])
+    right = Trace(0, 2, [(400.0, 0.0), (400.0, 200.0)])
+    # "after 10 min" beside the left line, read as two words a wide space apart; "too salty" far right,
+    # and a wrapped label's second line under its first
+    labels = [
+        _word(150, 90, 190, 110, "10 min"),
+        _word(105, 90, 140, 110, "after"),
+        _word(405, 90, 440, 110, "too"),
+        _word(408, 114, 450, 134, "salty"),
+    ]
+    owned = _assign_labels([left, right], labels)
+    assert [[labels[i].text for i in owned[t]] for t in (0, 1)] == [["after", "10 min"], ["too", "salty"]]
+    # a second label on the same connector that does not continue the first is left out, as before
+    far = [_word(105, 20, 130, 40, "Yes"), _word(110, 150, 135, 170, "No")]
+    assert [far[i].text for i in _assign_labels([left], far)[0]] in (["Yes"], ["No"])
+
+
+def test_an_edge_label_in_smaller_type_than_the_nodes_is_read():
+    # Graphviz sets edge labels smaller than node text; thin glyphs must survive the opening that
+    # erases the connectors
+    img = np.full((420, 420, 3), 255, np.uint8)
+    box(img, 110, 20, 310, 90)
+    cv2.putText(img, "Check stock", (135, 62), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (40, 40, 40), 2, cv2.LINE_AA)
+    box(img, 110, 300, 310, 370)
+    cv2.putText(img, "Ship order", (140, 342), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (40, 40, 40), 2, cv2.LINE_AA)
+    arrow(img, (210, 91), (210, 299))
+    cv2.putText(img, "in stock", (218, 200), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (40, 40, 40), 1, cv2.LINE_AA)
+    g = parse_image(img)
+    assert [(g.node(e.source).text, g.node(e.target).text, e.label) for e in g.edges] == [
+        ("Check stock", "Ship order", "in stock")
+    ]
