@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -278,26 +279,29 @@ or a label's glyph beside a line end can pass for a head, but one fault mended i
 overrule what was seen."""
 
 
-def settle_by_structure(traces: list[Trace], decisions: set[int], labelled: set[int] = frozenset()) -> list[Trace]:
-    """Turn guessed connectors around where the other way makes a sounder flowchart.
+def settle_by_structure(
+    traces: list[Trace], decisions: AbstractSet[int], labelled: AbstractSet[int] = frozenset()
+) -> list[Trace]:
+    """The connectors, each turned round where the other way makes a sounder flowchart.
 
     A connector without a plain arrowhead runs along the chart's flow (:func:`_follow_the_flow`),
     which is wrong for a loop back: "Increment i" then becomes a dead end and the loop's decision
-    keeps one branch. Each guessed connector is turned around when that lowers the count of such
-    faults: nodes nothing leads out of, nodes nothing leads into, decisions with fewer than two
-    ways out, and labelled connectors (branch conditions) that lead into a decision from a node
-    that is not one. Dead ends and sources that a chart must have (its start and end) count the
-    same either way, so only a turn that mends more than it breaks is made. Connectors read both
-    ways are left alone.
+    keeps one branch. A connector is turned round when that lowers the count of such faults: nodes
+    nothing leads out of, nodes nothing leads into, decisions with fewer than two ways out, and
+    labelled connectors (branch conditions) that lead into a decision from a node that is not one.
+    A guessed connector turns when the count drops by one; one whose arrowhead was seen only when
+    it drops by :data:`SURE_MENDS`. Dead ends and sources that a chart must have (its start and
+    end) count the same either way, so a turn that mends no more than it breaks is not made.
+    Connectors read both ways are left alone.
 
     Parameters
     ----------
     traces : list of Trace
-        All connectors of the chart; those with ``sure`` unset may be turned.
+        All connectors of the chart.
     decisions : set of int
         Indices of the decision (diamond) nodes.
-    labelled : set of int
-        Indices (into ``traces``) of the connectors that carry a label.
+    labelled : set of int, optional
+        Indices (into ``traces``) of the connectors that carry a label. Default: none.
 
     Returns
     -------
@@ -314,20 +318,21 @@ def settle_by_structure(traces: list[Trace], decisions: set[int], labelled: set[
     out = list(traces)
     pairs = {(t.source, t.target) for t in traces}
     loose = [i for i, t in enumerate(traces) if (t.target, t.source) not in pairs]
+    faults = _fault_count(out, decisions, labelled)
     for _ in range(len(loose) + 1):
         turned = False
         for i in loose:
             flipped = [*out[:i], _reversed(out[i]), *out[i + 1 :]]
-            needed = SURE_MENDS if out[i].sure else 1
-            if _faults(flipped, decisions, labelled) <= _faults(out, decisions, labelled) - needed:
+            after = _fault_count(flipped, decisions, labelled)
+            if after <= faults - (SURE_MENDS if out[i].sure else 1):
                 logger.debug("connector %d -> %d turned round: a sounder flowchart", out[i].source, out[i].target)
-                out, turned = flipped, True
+                out, faults, turned = flipped, after, True
         if not turned:
             break
     return out
 
 
-def _faults(traces: list[Trace], decisions: set[int], labelled: set[int]) -> int:
+def _fault_count(traces: list[Trace], decisions: AbstractSet[int], labelled: AbstractSet[int]) -> int:
     """Structural faults of a chart's connectors, as counted by :func:`settle_by_structure`."""
     outs: dict[int, int] = {}
     ins: dict[int, int] = {}

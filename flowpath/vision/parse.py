@@ -24,9 +24,13 @@ PARSER_VERSION = 8
 """Bumped whenever a change to the parser can change its output; parse caches are keyed by it."""
 CONNECTOR_GLYPHS = " /\\|"
 """What a connector stroke touching the first or last letter of a free label reads as."""
-LINE_GLYPHS = frozenset(CONNECTOR_GLYPHS + "-_=~.,:;'\"`·—–一二三丨")
-"""What parallel or crossing connectors read as when they pass for text: dashes, bars and the CJK
-numerals one, two and three (the recogniser reads Chinese too)."""
+BRANCH_LETTERS = frozenset("YNTF")
+"""One-letter edge labels kept (yes/no, true/false); any other lone Latin letter or digit of a free
+label is a corner, a junction of lines or a small circle misread ("L", "I", "o", "1", "4")."""
+LINE_GLYPHS = frozenset(CONNECTOR_GLYPHS + "-_=~.,:;'\"`·—–→Λ一二三丨八人")
+"""What parallel, crossing or meeting connectors and arrowheads read as when they pass for text:
+dashes, bars, arrows and CJK characters made of a few straight strokes (the recogniser reads
+Chinese too)."""
 MIN_TEXT_SCORE = 0.5
 """Recognised lines below this confidence count as unreadable."""
 
@@ -116,6 +120,7 @@ def parse_image(
     traces = trace_edges(maps, contacts, stroke=s)
     edge_labels = _assign_labels(traces, labels)
     decisions = {i for i, r in enumerate(nodes) if SHAPE_KIND.get(r.shape) == "decision"}
+    # a connector through a label box is a labelled branch even where the box's text was unreadable
     labelled = set(edge_labels) | {i for i, t in enumerate(traces) if t.labels}
     traces = settle_by_structure(traces, decisions, labelled)
     return _build_graph(nodes, traces, edge_labels, labels, img.shape)
@@ -194,17 +199,18 @@ nodes with a one-pixel outline 0.22-0.34 on rendered charts."""
 
 def _free_label_text(text: str) -> str:
     """The text of a free label without the connector strokes read at its ends; empty when nothing
-    but strokes was read (a bundle of lines, not a label) or a single Latin character (where lines
-    meet or bend they read as "L", "I" or "V"; a one-letter label in a script like Chinese stays).
+    but strokes was read (a bundle of lines, not a label) or a lone Latin letter or digit other than
+    the branch letters of :data:`BRANCH_LETTERS` (lines meeting or bending read as "L" or "I"). A
+    one-character label in a script such as Chinese ("是") stays.
 
     Examples
     --------
-    >>> _free_label_text("/Yes"), _free_label_text("二"), _free_label_text("L"), _free_label_text("是")
-    ('Yes', '', '', '是')
+    >>> [_free_label_text(t) for t in ("/Yes", "二", "L", "1", "N", "是")]
+    ['Yes', '', '', '', 'N', '是']
     """
     text = text.strip(CONNECTOR_GLYPHS)
-    if all(c in LINE_GLYPHS for c in text) or (len(text) == 1 and text.isascii()):
-        return ""  # strokes only, or one Latin letter: a corner or a junction of lines ("L", "I", "V")
+    if all(c in LINE_GLYPHS for c in text) or (len(text) == 1 and text.isascii() and text not in BRANCH_LETTERS):
+        return ""
     return text
 
 
@@ -229,7 +235,7 @@ def _free_labels(scene, nodes: list[Region], labels: list[Region], line_h: float
     closed = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (kc, kc)))
     blobs: list[tuple[int, int, int, int]] = []
     taken = np.zeros_like(closed)
-    for ko in (max(2 * s + 3, int(0.45 * line_h)), max(s + 3, int(0.45 * line_h))):
+    for ko in dict.fromkeys((max(2 * s + 3, int(0.45 * line_h)), max(s + 3, int(0.45 * line_h)))):
         opened = cv2.morphologyEx(closed, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (ko, ko)))
         n, lab, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(opened, 8, cv2.CV_32S, cv2.CCL_BBDT)
         for i in range(1, n):
@@ -337,10 +343,15 @@ def _same_label(seed: int, group: list[int], labels: list[Region]) -> list[int]:
             h = max(a[3] - a[1], b[3] - b[1])
             rows = min(a[3], b[3]) - max(a[1], b[1])
             cols = min(a[2], b[2]) - max(a[0], b[0])
-            if (rows >= 0.5 * h and -cols <= h) or (cols > 0 and -rows <= 0.5 * h):
+            if len(keep) < MAX_LABEL_PARTS and ((rows >= 0.5 * h and -cols <= h) or (cols > 0 and -rows <= 0.5 * h)):
                 keep.append(li)
                 todo.append(li)
     return keep
+
+
+MAX_LABEL_PARTS = 6
+"""Most pieces joined into one edge label (words or lines found apart); a block of notes beside a
+connector is not its label."""
 
 
 def _distance_to(poly: list[tuple[float, float]], p: tuple[float, float]) -> float:
