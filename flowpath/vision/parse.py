@@ -322,7 +322,7 @@ def _reading_order(ids: list[int], labels: list[Region]) -> list[int]:
     for li in sorted(ids, key=lambda i: labels[i].centre[1]):
         b = labels[li].bbox
         last = labels[rows[-1][-1]].bbox if rows else None
-        if last is not None and min(b[3], last[3]) - max(b[1], last[1]) >= 0.5 * min(b[3] - b[1], last[3] - last[1]):
+        if last is not None and _shared(b, last, 1) >= 0.5 * min(b[3] - b[1], last[3] - last[1]):
             rows[-1].append(li)
         else:
             rows.append([li])
@@ -341,12 +341,22 @@ def _same_label(seed: int, group: list[int], labels: list[Region]) -> list[int]:
                 continue
             b = labels[li].bbox
             h = max(a[3] - a[1], b[3] - b[1])
-            rows = min(a[3], b[3]) - max(a[1], b[1])
-            cols = min(a[2], b[2]) - max(a[0], b[0])
+            rows, cols = _shared(a, b, 1), _shared(a, b, 0)
             if len(keep) < MAX_LABEL_PARTS and ((rows >= 0.5 * h and -cols <= h) or (cols > 0 and -rows <= 0.5 * h)):
                 keep.append(li)
                 todo.append(li)
     return keep
+
+
+def _shared(a: tuple[int, int, int, int], b: tuple[int, int, int, int], axis: int) -> int:
+    """Pixels two boxes share along ``axis`` (0: x, 1: y); negative, the gap between them.
+
+    Examples
+    --------
+    >>> _shared((0, 0, 10, 10), (5, 20, 30, 30), 0), _shared((0, 0, 10, 10), (5, 20, 30, 30), 1)
+    (5, -10)
+    """
+    return min(a[axis + 2], b[axis + 2]) - max(a[axis], b[axis])
 
 
 MAX_LABEL_PARTS = 6
