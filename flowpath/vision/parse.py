@@ -14,13 +14,14 @@ from flowpath.vision.image import MAX_PIXELS, load_image
 from flowpath.vision.ocr import erode, join_lines, line_crop, read_lines, text_lines
 from flowpath.vision.regions import Region, analyse_scene, find_regions
 from flowpath.vision.shapes import SHAPE_KIND, classify_shape
+from flowpath.vision.words import complete_clipped, correct_misread
 from graphsolvers.graph import Edge, Graph, Node
 
 __all__ = ["parse_image"]
 
 logger = logging.getLogger(__name__)
 
-PARSER_VERSION = 8
+PARSER_VERSION = 9
 """Bumped whenever a change to the parser can change its output; parse caches are keyed by it."""
 CONNECTOR_GLYPHS = " /\\|"
 """What a connector stroke touching the first or last letter of a free label reads as."""
@@ -272,7 +273,10 @@ def _read_texts(img: np.ndarray, regions: list[Region], *, fills: dict[int, np.n
     texts = read_lines(crops)
     per: dict[int, list[str]] = {}
     for r, (t, score) in zip(owners, texts, strict=True):
-        per.setdefault(id(r), []).append(t if score >= MIN_TEXT_SCORE else "")
+        t = t if score >= MIN_TEXT_SCORE else ""
+        if not r.is_label:  # a shape's text box may clip its lines' ends; edge labels are short words
+            t = correct_misread(complete_clipped(t))
+        per.setdefault(id(r), []).append(t)
     for r in regions:
         r.text = join_lines(per.get(id(r), []))
         if not r.text and not r.is_label:

@@ -1,0 +1,185 @@
+"""Completing a label's last word when the renderer clipped it, from English word frequencies.
+
+Some renderers size a label's text box with one font and draw the text with another that runs a
+little wider, and the box clips the end of the label: the image says "Pull plunger to fill syring"
+where the chart says "syringe", or shows the left part of the last letter, which reads as a
+narrower one ("Store powder in containei": the stem and arm of an "r" read as "i"). A person reads
+the word the chart meant without noticing; :func:`complete_clipped` does the same when the last
+word as read is rare in English and a far more common word begins with what is visible. Word
+frequencies come from ``wordfreq`` (its data ships inside the wheel; nothing is downloaded), loaded
+once per process on first use.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import logging
+import math
+import re
+from dataclasses import dataclass
+
+__all__ = ["complete_clipped", "correct_misread", "zipf"]
+
+logger = logging.getLogger(__name__)
+
+RARE = 3.0
+"""Last words at least this common (Zipf scale: once per million words of English) are left as read."""
+MIN_GAIN = 1.5
+"""A completion is taken only when it is this much more common than the word as read (Zipf scale: about 30 times)."""
+MIN_SEEN = 3
+"""Shortest visible part of a word that is completed: shorter stubs fit too many words."""
+MAX_CUT = 3
+"""Most letters a clip is assumed to hide."""
+LETTER_COST = 1.0
+"""Zipf points a completion pays for each hidden letter after the first (a clip rarely hides several)."""
+CUT_LETTERS = {"i": "r", "l": "rtkhb", "c": "doeaqg", "r": "nmh", "n": "m", "v": "w", "t": "h"}
+"""What the left part of a cut lowercase letter reads as → the letters it may be: an "r" cut after
+its arm reads "i", a "d" or "o" cut before its right side "c", an "m" cut after two stems "n"."""
+_WORD = re.compile(r"^(?P<core>[A-Za-z]+)(?P<tail>[^\w?)\]}>'\"`-]{0,2})$")
+"""A last word that may be clipped: letters, then at most two marks a cut letter may read as (".", ":",
+"|"); a closing bracket, quote or question mark shows the end of the label was not cut, and a hyphen
+that the word goes on in the next line."""
+
+LOOKALIKES = (
+    ("l", "i"), ("t", "i"), ("I", "l"), ("z", "i"), ("j", "y"),
+    ("rn", "m"), ("m", "rn"), ("cl", "d"), ("vv", "w"),
+    ("c", "e"), ("e", "c"), ("c", "o"), ("a", "o"), ("o", "a"),
+)  # fmt: skip
+"""Misreadings between glyphs that differ by a dot, a short stroke or a small gap (read → meant)."""
+MIN_MISREAD = 4
+"""Shortest unknown word that :func:`correct_misread` corrects: short ones are abbreviations and names."""
+_LETTERS = re.compile(r"[A-Za-z]+")
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    words: list[str]
+    """Lowercase ASCII words, sorted (for prefix search)."""
+    zipf: dict[str, float]
+
+
+@functools.cache
+def _vocabulary() -> _Vocabulary:
+    import wordfreq
+
+    freq = wordfreq.get_frequency_dict("en", wordlist="large")
+    table = {w: math.log10(f) + 9.0 for w, f in freq.items() if w.isascii() and w.isalpha() and f > 0}
+    return _Vocabulary(words=sorted(table), zipf=table)
+
+
+def zipf(word: str) -> float:
+    """How common ``word`` is in English on the Zipf scale (log10 of uses per billion words; 0 when unknown).
+
+    Examples
+    --------
+    >>> zipf("the") > 7 > zipf("syringe") > 3 > zipf("syring")
+    True
+    """
+    return _vocabulary().zipf.get(word.lower(), 0.0)
+
+
+def _starting_with(prefix: str) -> list[str]:
+    vocab = _vocabulary()
+    out = []
+    for i in range(bisect.bisect_left(vocab.words, prefix), len(vocab.words)):
+        w = vocab.words[i]
+        if not w.startswith(prefix):
+            break
+        out.append(w)
+    return out
+
+
+def _best_completion(seen: str) -> tuple[float, str] | None:
+    """The likeliest word whose visible part reads ``seen`` (lowercase), with its Zipf score less the
+    cost of the letters it hides; None when no word fits."""
+    table = _vocabulary().zipf
+    scored: list[tuple[float, str]] = []
+    for w in _starting_with(seen):  # the cut fell between two letters
+        hidden = len(w) - len(seen)
+        if 1 <= hidden <= MAX_CUT:
+            scored.append((table[w] - LETTER_COST * (hidden - 1), w))
+    cut = CUT_LETTERS.get(seen[-1], "")
+    if cut:  # the cut fell inside the last letter, whose left part reads as ``seen[-1]``
+        for w in _starting_with(seen[:-1]):
+            hidden = len(w) - len(seen)
+            if 0 <= hidden < MAX_CUT and w[len(seen) - 1] in cut:
+                scored.append((table[w] - LETTER_COST * max(hidden - 1, 0), w))
+    return max(scored) if scored else None
+
+
+def complete_clipped(text: str) -> str:
+    """``text`` with its last word completed where the label looks clipped there, else unchanged.
+
+    The last word is completed when it is rare in English (Zipf below :data:`RARE`), at least
+    :data:`MIN_SEEN` letters long, neither an acronym nor inside an open quote, and a word at
+    least :data:`MIN_GAIN` Zipf points more common begins with it (allowing for a last letter cut in
+    half, :data:`CUT_LETTERS`). Stray marks read from a cut letter (``regularl:``) are dropped.
+
+    Examples
+    --------
+    >>> complete_clipped("Pull plunger to fill syring")
+    'Pull plunger to fill syringe'
+    >>> complete_clipped("Fill Syringe with Liquic")
+    'Fill Syringe with Liquid'
+    >>> complete_clipped("Continue routine regularl:")
+    'Continue routine regularly'
+    >>> complete_clipped("Use board scraper")  # a real word, if a rare one
+    'Use board scraper'
+    >>> complete_clipped("Return 'arr")  # a quoted literal
+    "Return 'arr"
+    """
+    head, _, last = text.rstrip().rpartition(" ")
+    m = _WORD.match(last)
+    if m is None or head.count("'") % 2 or head.count('"') % 2:
+        return text
+    seen = m["core"]
+    if len(seen) < MIN_SEEN or any(c.isupper() for c in seen[1:]):
+        return text
+    as_read = zipf(seen)
+    if as_read >= RARE:
+        return text
+    best = _best_completion(seen.lower())
+    if best is None or best[0] - as_read < MIN_GAIN:
+        return text
+    word = best[1]
+    if seen[0].isupper():
+        word = word[0].upper() + word[1:]
+    logger.debug("completed the clipped word %r as %r", last, word)
+    return f"{head} {word}" if head else word
+
+
+def _corrected(word: str) -> str:
+    if len(word) < MIN_MISREAD or zipf(word) > 0:
+        return word
+    options = []
+    for read, meant in LOOKALIKES:
+        start = word.find(read)
+        while start >= 0:
+            fixed = word[:start] + meant + word[start + len(read) :]
+            options.append((zipf(fixed), fixed))
+            start = word.find(read, start + 1)
+    if not options:
+        return word
+    score, fixed = max(options)
+    if score < RARE:
+        return word
+    logger.debug("read %r as the misread %r", word, fixed)
+    return fixed[0].upper() + fixed[1:] if word[0].isupper() else fixed
+
+
+def correct_misread(text: str) -> str:
+    """``text`` with each word that is no English word at all, but becomes a common one (Zipf at least
+    :data:`RARE`) when one pair of look-alike glyphs (:data:`LOOKALIKES`) is swapped, corrected.
+
+    Words shorter than :data:`MIN_MISREAD` letters and words found in the vocabulary, however rare
+    (names, identifiers), are left as read.
+
+    Examples
+    --------
+    >>> correct_misread("Proceed with cautlon and keep regular appolntments")
+    'Proceed with caution and keep regular appointments'
+    >>> correct_misread("Serve Maror as usual; call strlen(s)")
+    'Serve Maror as usual; call strlen(s)'
+    """
+    return _LETTERS.sub(lambda m: _corrected(m.group()), text)

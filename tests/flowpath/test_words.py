@@ -1,0 +1,80 @@
+"""Completing clipped label words and correcting look-alike misreadings from English word frequencies."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from flowpath.vision import parse_image
+from flowpath.vision.words import complete_clipped, correct_misread, zipf
+from tests.flowpath.charts import INK, arrow, box
+
+
+@pytest.mark.parametrize(
+    ("read", "meant"),
+    [
+        ("Pull plunger to fill syring", "Pull plunger to fill syringe"),  # the last letter is hidden
+        ("Store powder in containei", "Store powder in container"),  # an "r" cut after its arm reads "i"
+        ("Fill Syringe with Liquic", "Fill Syringe with Liquid"),  # a "d" cut before its stem reads "c"
+        ("Attach side trin", "Attach side trim"),  # an "m" cut after two stems reads "n"
+        ("Continue routine regularl:", "Continue routine regularly"),  # a stray mark from the cut letter
+        ("Interviev", "Interview"),  # a one-word label keeps its capital
+    ],
+)
+def test_a_clipped_last_word_is_completed(read, meant):
+    assert complete_clipped(read) == meant
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Use board scraper",  # rare but a word
+        "Operate Propeller Car",  # "Can" is commoner, but "Car" is a common word as read
+        "Return the result.",
+        "Is the syring?",  # a question mark after the word: the end of the label is visible
+        "Check the SYRIN",  # an acronym
+        "Set 'syring",  # a quoted literal
+        "Maintain emotio-",  # the word goes on in the next line
+        "Go to ab",  # too short a stub to complete
+        "Call getHTTPRespon",  # mixed case: an identifier
+        "",
+    ],
+)
+def test_words_that_do_not_look_clipped_are_left_alone(text):
+    assert complete_clipped(text) == text
+
+
+def test_misread_look_alike_glyphs_are_corrected_only_in_unknown_words():
+    assert correct_misread("Click the lcon and recelve flelds") == "Click the icon and receive fields"
+    assert correct_misread("Irspect the Maror") == "Irspect the Maror"  # no look-alike swap makes a word
+    assert correct_misread("Call strlen on argv") == "Call strlen on argv"  # known or short identifiers
+    assert correct_misread("lcon 42 (x)") == "icon 42 (x)"  # only the letters of a word change
+
+
+def test_zipf_is_zero_for_non_words_and_ignores_case():
+    assert zipf("Syringe") == zipf("syringe") > 3
+    assert zipf("syring") == 0.0
+
+
+def _clipped_label_chart() -> np.ndarray:
+    """Two boxes; the lower one's label is cut inside its last letter, as a text box that is too
+    narrow for its font cuts it."""
+    img = np.full((330, 620, 3), 255, np.uint8)
+    fill = (250, 230, 230)
+    box(img, 180, 20, 440, 90, fill=fill)
+    cv2.putText(img, "Start", (265, 68), cv2.FONT_HERSHEY_SIMPLEX, 0.9, INK, 2, cv2.LINE_AA)
+    box(img, 20, 210, 600, 290, fill=fill)
+    label = "Fill the syringe"
+    (w, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.9, 2)
+    x = 310 - w // 2
+    cv2.putText(img, label, (x, 262), cv2.FONT_HERSHEY_SIMPLEX, 0.9, INK, 2, cv2.LINE_AA)
+    (w_cut, _), _ = cv2.getTextSize("e", cv2.FONT_HERSHEY_SIMPLEX, 0.9, 2)
+    cv2.rectangle(img, (x + w - w_cut + 2, 225), (595, 280), fill, -1)  # all of the "e" but its left edge
+    arrow(img, (310, 91), (310, 208))
+    return img
+
+
+def test_a_label_clipped_by_its_box_is_read_whole():
+    texts = sorted(n.text for n in parse_image(_clipped_label_chart()).nodes)
+    assert texts == ["Fill the syringe", "Start"]
