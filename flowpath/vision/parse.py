@@ -21,7 +21,7 @@ __all__ = ["parse_image"]
 
 logger = logging.getLogger(__name__)
 
-PARSER_VERSION = 9
+PARSER_VERSION = 10
 """Bumped whenever a change to the parser can change its output; parse caches are keyed by it."""
 CONNECTOR_GLYPHS = " /\\|"
 """What a connector stroke touching the first or last letter of a free label reads as."""
@@ -94,7 +94,9 @@ def parse_image(
         r.lines, fills[i] = text_lines(img, r.mask, r.bbox[:2], stroke=s)
     line_h = _typical_line_height(regions)
     for i, r in enumerate(regions):
-        r.is_label = r.filled and _hugs_text(r, line_h) and not _has_border(img, r, fills[i], scene.background)
+        r.is_label = (
+            r.filled and _hugs_text(r, line_h) and not _has_border(img, r, fills[i], scene.background, stroke=s)
+        )
     for i, r in enumerate(regions):
         if r.is_label:  # read label boxes edge to edge
             r.lines, fills[i] = text_lines(img, r.mask, r.bbox[:2], stroke=s, border=False)
@@ -170,26 +172,32 @@ without a border: FlowExplainBench dev label boxes 0.9-1.4 (mostly 1.0-1.2), mer
 1.42; nodes from 1.68 on dev, 1.63 on clean synthetic charts, 1.52 on a blurred Graphviz one."""
 
 
-def _has_border(img: np.ndarray, r: Region, fill: np.ndarray, background: np.ndarray, *, contrast: int = 60) -> bool:
+def _has_border(
+    img: np.ndarray, r: Region, fill: np.ndarray, background: np.ndarray, *, stroke: int = 2, contrast: int = 60
+) -> bool:
     """Whether the shape is outlined (nodes often are, label boxes never).
 
-    Looks at the two outermost pixels of the shape. Either most of them are unlike the fill (a
-    border at least as wide as that), or a fair share (``THIN_BORDER``) are unlike both the fill and
-    the background and every blend of the two: a thin dark line, as Graphviz draws, antialiased. A
-    label box's rim holds only its fill blending into the background, and the connector crossing it.
+    Looks at the two outermost pixels of the shape, and where half the chart's ``stroke`` is more, at
+    that many: a blur spreads a light halo outside an outline's dark core. Either most of them are
+    unlike the fill (a border at least as wide as that), or a fair share (``THIN_BORDER``) are unlike
+    both the fill and the background and every blend of the two: a thin dark line, as Graphviz
+    draws, antialiased. A label box's rim holds only its fill blending into the background, and the
+    connector crossing it.
     """
     x1, y1, x2, y2 = r.bbox
-    ring = r.mask & ~erode(r.mask, 5)
-    if not ring.any():
-        return False
-    px = img[y1:y2, x1:x2][ring].astype(np.float32)
-    fill = fill.astype(np.float32)
-    if float((np.abs(px - fill).max(axis=1) > contrast).mean()) > 0.5:
-        return True
+    crop = img[y1:y2, x1:x2]
     span = background.astype(np.float32) - fill
-    t = np.clip((px - fill) @ span / max(float(span @ span), 1.0), 0.0, 1.0)
-    off_blend = np.abs(px - fill - t[:, None] * span).max(axis=1) > contrast
-    return float(off_blend.mean()) > THIN_BORDER
+    for width in sorted({2, (stroke + 1) // 2}):
+        ring = r.mask & ~erode(r.mask, 2 * width + 1)
+        if not ring.any():
+            return False
+        px = crop[ring].astype(np.float32) - fill.astype(np.float32)
+        if float((np.abs(px).max(axis=1) > contrast).mean()) > 0.5:
+            return True
+        t = np.clip(px @ span / max(float(span @ span), 1.0), 0.0, 1.0)
+        if float((np.abs(px - t[:, None] * span).max(axis=1) > contrast).mean()) > THIN_BORDER:
+            return True
+    return False
 
 
 THIN_BORDER = 0.18

@@ -126,10 +126,23 @@ def find_regions(scene: Scene) -> list[Region]:
     regions.sort(key=lambda r: r.width * r.height, reverse=True)
     kept: list[Region] = []
     for r in regions:
-        if any(_overlap(r.bbox, q.bbox) > 0.6 for q in kept):
+        if any(_overlap(r.bbox, q.bbox) > 0.6 for q in kept) or _between_shapes(r, regions):
             continue
         kept.append(r)
     return kept
+
+
+def _between_shapes(r: Region, regions: list[Region]) -> bool:
+    """Whether ``r`` is an outline that connectors close between shapes rather than a drawn shape: an
+    area fenced by connectors running from node to node (three nodes joined in a triangle) reaches
+    into the shapes at its corners, where a node's outline keeps clear of every other shape."""
+    if r.filled:
+        return False
+    return sum(q is not r and _overlap(r.bbox, q.bbox) > SHAPES_TOUCHED for q in regions) >= 2
+
+
+SHAPES_TOUCHED = 0.05
+"""Share of a shape's box (or of the outline's, when smaller) an outlined area must cover to reach into it."""
 
 
 def _filled_regions(img: np.ndarray, fg: np.ndarray, k: int, min_side: int, s: int) -> list[Region]:

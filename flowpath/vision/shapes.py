@@ -23,6 +23,9 @@ SHAPE_KIND = {
     "rect": "process",
 }
 """Kind of each shape name; ``stadium`` becomes ``start`` or ``end`` once the edges are known."""
+RHOMBUS_EXTENT = 0.68
+"""Largest share of its bounding box a diamond fills: 0.5 drawn exactly, more with its outline, blunt
+tips and a tilt (a flat diamond photographed askew fills 0.63); a hexagon or an ellipse fills 0.75 or more."""
 
 
 def classify_shape(mask: np.ndarray) -> str:
@@ -62,7 +65,7 @@ def classify_shape(mask: np.ndarray) -> str:
     dr = rq[-1] - rq[0]
     mid = h // 2
     if not (tl or tr or bl or br):
-        if extent < 0.62 and left[mid] < 0.15 * w and left[int(0.1 * h)] > 0.3 * w:
+        if extent < RHOMBUS_EXTENT and left[mid] < 0.15 * w and left[int(0.1 * h)] > 0.3 * w:
             return "rhombus"
         if 0.8 <= aspect <= 1.25 and extent < 0.86:
             return "circle"

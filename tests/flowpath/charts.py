@@ -73,3 +73,40 @@ def lr_chart(*, reverse: bool = False) -> np.ndarray:
         else:
             arrow(img, (a2 + 1, 100), (b1 - 2, 100))
     return img
+
+
+def triangle_chart() -> np.ndarray:
+    """A -> B, A -> C, C -> B: three boxes whose connectors fence in a triangle with a free label in it."""
+    img = np.full((420, 760, 3), 255, np.uint8)
+    box(img, 520, 30, 700, 90)
+    text(img, "A", 610, 60)
+    box(img, 40, 170, 220, 230)
+    text(img, "B", 130, 200)
+    box(img, 300, 320, 480, 380)
+    text(img, "C", 390, 350)
+    arrow(img, (519, 70), (222, 190))
+    arrow(img, (560, 91), (420, 318))
+    arrow(img, (299, 340), (180, 232))
+    text(img, "retry", 385, 215, scale=0.6)
+    return img
+
+
+def blurred_chart() -> np.ndarray:
+    """Start -> a box that fits its two lines of text closely, outlined by a thin dark line, blurred so
+    that the outline's dark core lies inside a light halo (as a downscaled Graphviz render)."""
+    img = np.full((450, 660, 3), 255, np.uint8)
+    fill = (253, 232, 201)
+    for (x1, y1, x2, y2), lines in (
+        ((120, 30, 540, 120), ["Start"]),
+        ((90, 285, 570, 405), ["Measure symptoms for", "at least 5 minutes"]),
+    ):
+        cv2.rectangle(img, (x1, y1), (x2, y2), fill, -1)
+        cv2.rectangle(img, (x1, y1), (x2, y2), (30, 30, 30), 2)
+        for j, line in enumerate(lines):
+            (w, h), _ = cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, 1.35, 1)
+            cy = (y1 + y2) // 2 + int((j - (len(lines) - 1) / 2) * h * 1.6)
+            cv2.putText(
+                img, line, ((x1 + x2) // 2 - w // 2, cy + h // 2), cv2.FONT_HERSHEY_SIMPLEX, 1.35, INK, 1, cv2.LINE_AA
+            )
+    arrow(img, (330, 121), (330, 283), size=18)
+    return cv2.GaussianBlur(img, (0, 0), 2.0)

@@ -14,7 +14,7 @@ from flowpath.errors import ImageError, NoFlowchartError
 from flowpath.vision import load_image, parse_image
 from flowpath.vision.ocr import join_lines
 from flowpath.vision.shapes import classify_shape
-from tests.flowpath.charts import arrow, box, decision_chart, lr_chart
+from tests.flowpath.charts import arrow, blurred_chart, box, decision_chart, lr_chart, triangle_chart
 
 YY, XX = np.mgrid[0:80, 0:160]
 W, H = 160, 80
@@ -348,3 +348,23 @@ def test_an_edge_label_in_smaller_type_than_the_nodes_is_read():
     assert [(g.node(e.source).text, g.node(e.target).text, e.label) for e in g.edges] == [
         ("Check stock", "Ship order", "in stock")
     ]
+
+
+def test_connectors_fencing_in_an_area_between_three_nodes_do_not_make_a_fourth():
+    g = parse_image(triangle_chart(), ocr=False)
+    assert len(g.nodes) == 3
+    a, b, c = (min(g.nodes, key=lambda n, k=k: abs(n.bbox[0] - k)).id for k in (518, 38, 298))
+    assert {frozenset((e.source, e.target)) for e in g.edges} == {frozenset(p) for p in ((a, b), (a, c), (c, b))}
+
+
+def test_a_blurred_thin_outline_makes_a_node_even_round_text_it_fits_closely():
+    g = parse_image(blurred_chart())
+    assert sorted(n.text for n in g.nodes) == ["Measure symptoms for at least 5 minutes", "Start"]
+    assert len(g.edges) == 1
+
+
+def test_a_flat_diamond_that_fills_more_of_its_box_than_a_drawn_one_is_a_rhombus():
+    yy, xx = np.mgrid[0:60, 0:200]
+    fat = abs(xx - 99.5) / 100 + abs(yy - 29.5) / 30 <= 1.15  # tips cut off by the box: fills 0.64
+    assert 0.62 < fat.mean() < 0.68
+    assert classify_shape(fat) == "rhombus"
