@@ -26,6 +26,14 @@ ANSWER = "The customer is emailed to update their payment details."
 
 
 # ---------------------------------------------------------------------- stub server
+class _QuietServer(ThreadingHTTPServer):
+    """A stub server that does not print a client's hang-up (a timed-out request answered late) to
+    stderr, where it would land, at some later moment, in another test's captured output."""
+
+    def handle_error(self, request, client_address) -> None:
+        pass
+
+
 class StubServer:
     """Chat completions on 127.0.0.1 that replay scripted replies and record the requests.
 
@@ -60,7 +68,7 @@ class StubServer:
             def log_message(self, *args) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
