@@ -138,11 +138,20 @@ def _between_shapes(r: Region, regions: list[Region]) -> bool:
     into the shapes at its corners, where a node's outline keeps clear of every other shape."""
     if r.filled:
         return False
-    return sum(q is not r and _overlap(r.bbox, q.bbox) > SHAPES_TOUCHED for q in regions) >= 2
+    reached = [q for q in regions if q is not r and _overlap(r.bbox, q.bbox) > SHAPES_TOUCHED]
+    return sum(not _inside(q.bbox, r.bbox) for q in reached) >= 2
 
 
 SHAPES_TOUCHED = 0.05
-"""Share of a shape's box (or of the outline's, when smaller) an outlined area must cover to reach into it."""
+"""Share of a shape's box (or of the outline's, when smaller) an outlined area must cover to reach into it.
+Shapes lying within the area's box (label boxes by a diamond's tips, in the box's empty corners) do not count."""
+
+
+def _inside(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether box ``a`` lies (nine tenths of it or more) within box ``b``."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    return iw > 0 and ih > 0 and iw * ih >= 0.9 * (a[2] - a[0]) * (a[3] - a[1])
 
 
 def _filled_regions(img: np.ndarray, fg: np.ndarray, k: int, min_side: int, s: int) -> list[Region]:

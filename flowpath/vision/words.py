@@ -17,6 +17,7 @@ import functools
 import logging
 import math
 import re
+import threading
 from dataclasses import dataclass
 
 __all__ = ["complete_clipped", "correct_misread", "zipf"]
@@ -36,10 +37,12 @@ LETTER_COST = 1.0
 CUT_LETTERS = {"i": "r", "l": "rtkhb", "c": "doeaqg", "r": "nmh", "n": "m", "v": "w", "t": "h"}
 """What the left part of a cut lowercase letter reads as → the letters it may be: an "r" cut after
 its arm reads "i", a "d" or "o" cut before its right side "c", an "m" cut after two stems "n"."""
-_WORD = re.compile(r"^(?P<core>[A-Za-z]+)(?P<tail>[^\w?)\]}>'\"`-]{0,2})$")
+_WORD = re.compile(r"^(?P<core>[A-Za-z]+)(?P<tail>[.:;,|]{0,2})$")
 """A last word that may be clipped: letters, then at most two marks a cut letter may read as (".", ":",
-"|"); a closing bracket, quote or question mark shows the end of the label was not cut, and a hyphen
-that the word goes on in the next line."""
+"|"); anything else after it (a closing bracket, quote, question mark, hyphen) shows the end of the
+label was not cut, or that the word goes on in the next line."""
+_OPEN_QUOTE = re.compile(r"(?<!\w)['\"]")
+"""A quote that opens a quoted literal (one after a letter is an apostrophe: "patient's")."""
 
 LOOKALIKES = (
     ("l", "i"), ("t", "i"), ("I", "l"), ("z", "i"), ("j", "y"),
@@ -59,8 +62,17 @@ class _Vocabulary:
     zipf: dict[str, float]
 
 
-@functools.cache
+_VOCABULARY_LOCK = threading.Lock()
+
+
 def _vocabulary() -> _Vocabulary:
+    """The English vocabulary, loaded once per process (threads that ask together wait for one load)."""
+    with _VOCABULARY_LOCK:
+        return _vocabulary_once()
+
+
+@functools.cache
+def _vocabulary_once() -> _Vocabulary:
     import wordfreq
 
     freq = wordfreq.get_frequency_dict("en", wordlist="large")
@@ -104,7 +116,7 @@ def _best_completion(seen: str) -> tuple[float, str] | None:
         for w in _starting_with(seen[:-1]):
             hidden = len(w) - len(seen)
             if 0 <= hidden < MAX_CUT and w[len(seen) - 1] in cut:
-                scored.append((table[w] - LETTER_COST * max(hidden - 1, 0), w))
+                scored.append((table[w] - LETTER_COST * hidden, w))  # the cut letter counts as the first
     return max(scored) if scored else None
 
 
@@ -131,7 +143,7 @@ def complete_clipped(text: str) -> str:
     """
     head, _, last = text.rstrip().rpartition(" ")
     m = _WORD.match(last)
-    if m is None or head.count("'") % 2 or head.count('"') % 2:
+    if m is None or len(_OPEN_QUOTE.findall(head)) > len(re.findall(r"\w['\"](?!\w)", head)):
         return text
     seen = m["core"]
     if len(seen) < MIN_SEEN or any(c.isupper() for c in seen[1:]):
@@ -165,6 +177,8 @@ def _corrected(word: str) -> str:
     if score < RARE:
         return word
     logger.debug("read %r as the misread %r", word, fixed)
+    if 2 * sum(c.isupper() for c in word) >= len(word):  # capitals misread as lowercase: "CAUTlON"
+        return fixed.upper()
     return fixed[0].upper() + fixed[1:] if word[0].isupper() else fixed
 
 

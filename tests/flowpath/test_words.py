@@ -20,6 +20,8 @@ from tests.flowpath.charts import INK, arrow, box
         ("Attach side trin", "Attach side trim"),  # an "m" cut after two stems reads "n"
         ("Continue routine regularl:", "Continue routine regularly"),  # a stray mark from the cut letter
         ("Interviev", "Interview"),  # a one-word label keeps its capital
+        ("Check the patient's syring", "Check the patient's syringe"),  # an apostrophe opens no quote
+        ("Use the syring.", "Use the syringe"),  # a dot read from the cut letter
     ],
 )
 def test_a_clipped_last_word_is_completed(read, meant):
@@ -36,6 +38,7 @@ def test_a_clipped_last_word_is_completed(read, meant):
         "Check the SYRIN",  # an acronym
         "Set 'syring",  # a quoted literal
         "Maintain emotio-",  # the word goes on in the next line
+        "Pull the syring!",  # the label ends after the word
         "Go to ab",  # too short a stub to complete
         "Call getHTTPRespon",  # mixed case: an identifier
         "",
@@ -50,6 +53,7 @@ def test_misread_look_alike_glyphs_are_corrected_only_in_unknown_words():
     assert correct_misread("Irspect the Maror") == "Irspect the Maror"  # no look-alike swap makes a word
     assert correct_misread("Call strlen on argv") == "Call strlen on argv"  # known or short identifiers
     assert correct_misread("lcon 42 (x)") == "icon 42 (x)"  # only the letters of a word change
+    assert correct_misread("Check lNPUT, CAUTlON") == "Check INPUT, CAUTION"  # capitals stay capitals
 
 
 def test_zipf_is_zero_for_non_words_and_ignores_case():
