@@ -186,12 +186,13 @@ def _has_border(
     """
     x1, y1, x2, y2 = r.bbox
     crop = img[y1:y2, x1:x2]
+    fill = fill.astype(np.float32)
     span = background.astype(np.float32) - fill
     for width in sorted({2, (stroke + 1) // 2}):
         ring = r.mask & ~erode(r.mask, 2 * width + 1)
         if not ring.any():
             return False
-        px = crop[ring].astype(np.float32) - fill.astype(np.float32)
+        px = crop[ring].astype(np.float32) - fill
         if float((np.abs(px).max(axis=1) > contrast).mean()) > 0.5:
             return True
         t = np.clip(px @ span / max(float(span @ span), 1.0), 0.0, 1.0)

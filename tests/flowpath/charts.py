@@ -27,8 +27,10 @@ def box(img: np.ndarray, x1: int, y1: int, x2: int, y2: int, *, fill=(250, 230, 
 
 
 def diamond(img: np.ndarray, cx: int, cy: int, rx: int, ry: int, *, fill=(230, 250, 230)) -> None:
+    """A diamond outline, filled with ``fill`` unless that is None."""
     pts = np.array([[cx, cy - ry], [cx + rx, cy], [cx, cy + ry], [cx - rx, cy]], np.int32)
-    cv2.fillConvexPoly(img, pts, fill)
+    if fill is not None:
+        cv2.fillConvexPoly(img, pts, fill)
     cv2.polylines(img, [pts], True, INK, 2, cv2.LINE_AA)
 
 
@@ -37,12 +39,20 @@ def text(img: np.ndarray, s: str, cx: int, cy: int, *, scale: float = 0.9) -> No
     cv2.putText(img, s, (cx - w // 2, cy + h // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, INK, 2, cv2.LINE_AA)
 
 
-def decision_chart() -> np.ndarray:
-    """Top-down: Start box -> decision -> (Yes) left box, (No) right box; labels on white boxes."""
+def label_box(img: np.ndarray, label: str, cx: int, cy: int) -> None:
+    """An edge label on a grey box that fits it closely."""
+    (w, h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.8, 2)
+    cv2.rectangle(img, (cx - w // 2 - 3, cy - h // 2 - 4), (cx + w // 2 + 3, cy + h // 2 + 4), (235, 235, 235), -1)
+    text(img, label, cx, cy, scale=0.8)
+
+
+def decision_chart(*, diamond_fill=(230, 250, 230), labels_at=((140, 320), (500, 320))) -> np.ndarray:
+    """Top-down: Start box -> decision -> (Yes) left box, (No) right box; labels on grey boxes centred at
+    ``labels_at`` (on the connectors by default); the diamond is only outlined when ``diamond_fill`` is None."""
     img = np.full((560, 640, 3), 255, np.uint8)
     box(img, 240, 20, 400, 80)
     text(img, "START", 320, 50)
-    diamond(img, 320, 210, 110, 70)
+    diamond(img, 320, 210, 110, 70, fill=diamond_fill)
     text(img, "OK?", 320, 210)
     box(img, 40, 420, 240, 490)
     text(img, "FIX", 140, 455)
@@ -53,10 +63,8 @@ def decision_chart() -> np.ndarray:
     arrow(img, (140, 210), (140, 419))
     cv2.line(img, (430, 210), (500, 210), INK, 2, cv2.LINE_AA)
     arrow(img, (500, 210), (500, 419))
-    for label, x in (("YES", 140), ("NO", 500)):
-        (w, h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.8, 2)
-        cv2.rectangle(img, (x - w // 2 - 3, 320 - h // 2 - 4), (x + w // 2 + 3, 320 + h // 2 + 4), (235, 235, 235), -1)
-        text(img, label, x, 320, scale=0.8)
+    for label, (x, y) in zip(("YES", "NO"), labels_at, strict=True):
+        label_box(img, label, x, y)
     return img
 
 

@@ -14,7 +14,7 @@ from flowpath.errors import ImageError, NoFlowchartError
 from flowpath.vision import load_image, parse_image
 from flowpath.vision.ocr import join_lines
 from flowpath.vision.shapes import classify_shape
-from tests.flowpath.charts import arrow, blurred_chart, box, decision_chart, lr_chart, text, triangle_chart
+from tests.flowpath.charts import arrow, blurred_chart, box, decision_chart, lr_chart, triangle_chart
 
 YY, XX = np.mgrid[0:80, 0:160]
 W, H = 160, 80
@@ -351,25 +351,8 @@ def test_an_edge_label_in_smaller_type_than_the_nodes_is_read():
 
 
 def test_label_boxes_in_the_corners_of_an_outlined_diamonds_box_do_not_unmake_it():
-    img = np.full((560, 640, 3), 255, np.uint8)
-    box(img, 240, 20, 400, 80)
-    text(img, "START", 320, 50)
-    pts = np.array([[320, 140], [430, 210], [320, 280], [210, 210]], np.int32)
-    cv2.polylines(img, [pts], True, (40, 40, 40), 2, cv2.LINE_AA)
-    text(img, "OK?", 320, 210)
-    box(img, 40, 420, 240, 490)
-    text(img, "FIX", 140, 455)
-    box(img, 400, 420, 600, 490)
-    text(img, "SHIP", 500, 455)
-    arrow(img, (320, 81), (320, 139))
-    for tip, x in ((210, 140), (430, 500)):
-        cv2.line(img, (tip, 210), (x, 210), (40, 40, 40), 2, cv2.LINE_AA)
-        arrow(img, (x, 210), (x, 419))
-    for label, x in (("YES", 236), ("NO", 404)):  # label boxes under the side tips, inside the diamond's box
-        (w, h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.8, 2)
-        cv2.rectangle(img, (x - w // 2 - 3, 262 - h // 2 - 4), (x + w // 2 + 3, 262 + h // 2 + 4), (235, 235, 235), -1)
-        text(img, label, x, 262, scale=0.8)
-    g = parse_image(img, ocr=False)
+    # label boxes under the side tips, inside the diamond's box
+    g = parse_image(decision_chart(diamond_fill=None, labels_at=((236, 262), (404, 262))), ocr=False)
     assert len(g.nodes) == 4 and len(g.edges) == 3
 
 
