@@ -14,14 +14,14 @@ from flowpath.vision.image import MAX_PIXELS, load_image
 from flowpath.vision.ocr import erode, join_lines, line_crop, read_lines, text_lines
 from flowpath.vision.regions import Region, analyse_scene, find_regions
 from flowpath.vision.shapes import SHAPE_KIND, classify_shape
-from flowpath.vision.words import complete_clipped, correct_misread
+from flowpath.vision.words import complete_clipped, correct_misread, mend_branch_labels
 from graphsolvers.graph import Edge, Graph, Node
 
 __all__ = ["parse_image"]
 
 logger = logging.getLogger(__name__)
 
-PARSER_VERSION = 11
+PARSER_VERSION = 12
 """Bumped whenever a change to the parser can change its output; parse caches are keyed by it."""
 CONNECTOR_GLYPHS = " /\\|"
 """What a connector stroke touching the first or last letter of a free label reads as."""
@@ -283,8 +283,7 @@ def _read_texts(img: np.ndarray, regions: list[Region], *, fills: dict[int, np.n
     per: dict[int, list[str]] = {}
     for r, (t, score) in zip(owners, texts, strict=True):
         t = t if score >= MIN_TEXT_SCORE else ""
-        if not r.is_label:  # a shape's text box may clip its lines' ends; edge labels are short words
-            t = correct_misread(complete_clipped(t))
+        t = correct_misread(complete_clipped(t))  # a text box (a shape's or a label's) may clip a line's end
         per.setdefault(id(r), []).append(t)
     for r in regions:
         r.text = join_lines(per.get(id(r), []))
@@ -404,6 +403,11 @@ def _build_graph(
         out_nodes.append(
             Node(id=ids[old], text=r.text, kind=kind, bbox=tuple(float(v) for v in r.bbox), attrs={"shape": r.shape})
         )
+    texts = [" ".join(labels[li].text for li in edge_labels.get(ti, [])) or None for ti in range(len(traces))]
+    for source in {t.source for t in traces}:  # the branches leaving one node are read together
+        out = [ti for ti, t in enumerate(traces) if t.source == source]
+        for ti, text in zip(out, mend_branch_labels([texts[ti] for ti in out]), strict=True):
+            texts[ti] = text
     edges = []
     for ti, t in enumerate(traces):
         poly = np.asarray(t.polyline, np.float32).reshape(-1, 1, 2)
@@ -411,7 +415,6 @@ def _build_graph(
         attrs: dict = {"polyline": [[round(float(x), 1), round(float(y), 1)] for x, y in simple]}
         if not t.directed:
             attrs["arrow"] = "none"
-        label = " ".join(labels[li].text for li in edge_labels.get(ti, []))
-        edges.append(Edge(source=ids[t.source], target=ids[t.target], label=label or None, attrs=attrs))
+        edges.append(Edge(source=ids[t.source], target=ids[t.target], label=texts[ti], attrs=attrs))
     edges.sort(key=lambda e: (int(e.source[1:]), int(e.target[1:])))
     return Graph(nodes=out_nodes, edges=edges, attrs={"image_size": [int(shape[1]), int(shape[0])]})

@@ -8,6 +8,11 @@ the word the chart meant without noticing; :func:`complete_clipped` does the sam
 word as read is rare in English and a far more common word begins with what is visible. Word
 frequencies come from ``wordfreq`` (its data ships inside the wheel; nothing is downloaded), loaded
 once per process on first use.
+
+Edge labels get one more mend: a connector running through a label box can touch its first or
+last letter, and "No" reads as "Wo" or "NOo". :func:`mend_branch_labels` reads the labels leaving
+one node together and writes a label one slip away from a branch word (Yes/No, True/False) as that
+word when it is no common word itself or its sibling names the other branch.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import re
 import threading
 from dataclasses import dataclass
 
-__all__ = ["complete_clipped", "correct_misread", "zipf"]
+__all__ = ["BRANCH_PAIRS", "complete_clipped", "correct_misread", "mend_branch_labels", "zipf"]
 
 logger = logging.getLogger(__name__)
 
@@ -197,3 +202,97 @@ def correct_misread(text: str) -> str:
     'Serve Maror as usual; call strlen(s)'
     """
     return _LETTERS.sub(lambda m: _corrected(m.group()), text)
+
+
+BRANCH_PAIRS = (("yes", "no"), ("true", "false"))
+"""The words that name the two branches of a decision; each is the other's complement."""
+_COMPLEMENT = {a: b for pair in BRANCH_PAIRS for a, b in (pair, pair[::-1])}
+
+
+@dataclass(frozen=True)
+class _BranchReading:
+    word: str  # the branch word (lowercase) the label reads as
+    slips: int  # letters added, dropped or changed (0: only marks, digits for letters or case differ)
+    letters: str  # the label's letters as read (lowercase, 0 read as o)
+    case: str  # "upper", "lower" or "title": how the label is drawn
+
+    def written(self) -> str:
+        """The branch word in the label's case."""
+        return {"upper": str.upper, "lower": str.lower}.get(self.case, str.capitalize)(self.word)
+
+
+def _branch_reading(label: str | None) -> _BranchReading | None:
+    """What branch word ``label`` reads as, with at most one slip; None for any other label.
+
+    A label is one word, beside at most two stray one-character marks (a connector stroke read as
+    "1" or "|"); a "0" counts as the letter o.
+    """
+    tokens = (label or "").split()
+    words = [t for t in tokens if len(t) >= 2]
+    if len(words) != 1 or len(tokens) > 3:
+        return None
+    token = words[0]
+    letters = "".join("o" if c == "0" else c for c in token.lower() if c.isalpha() or c == "0")
+    if len(letters) < 2:
+        return None
+    slips, word = min((_edits(letters, w), w) for w in _COMPLEMENT)
+    if slips > 1:
+        return None
+    if sum(c.isupper() for c in token) >= 2 and not any(c.islower() for c in token):
+        case = "upper"
+    else:
+        case = "lower" if token[0].islower() else "title"
+    return _BranchReading(word, slips, letters, case)
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance between two short strings.
+
+    Examples
+    --------
+    >>> _edits("noo", "no"), _edits("yey", "yes"), _edits("on", "no")
+    (1, 1, 2)
+    """
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def mend_branch_labels(labels: list[str | None]) -> list[str | None]:
+    """The labels of the connectors leaving one node, with misread branch words (Yes/No, True/False) mended.
+
+    A connector through a label box can touch its first or last letter, and the recogniser then
+    reads "No" as "Wo" or "NOo", "Yes" as "Yey"; stray marks come along ("1 Yes", "Ye's", "N0").
+    A label that reads as a branch word up to marks, digits for letters and case is written as that
+    word. One with a single slip (a letter added, dropped or changed) is mended when it is no common
+    English word itself (Zipf below :data:`RARE`), or when a sibling label names the other branch
+    ("Wo" beside "Yes"): "Go" or "Now" alone stay as read. Other labels are kept as read.
+
+    Examples
+    --------
+    >>> mend_branch_labels(["Yey", "Wo"])
+    ['Yes', 'No']
+    >>> mend_branch_labels(["NOo", None, "1 Yes"])
+    ['No', None, 'Yes']
+    >>> mend_branch_labels(["Go", "Now", "Thermal Paste"])
+    ['Go', 'Now', 'Thermal Paste']
+    >>> mend_branch_labels(["FALSE", "Tru", "yes."])
+    ['FALSE', 'True', 'yes']
+    """
+    readings = [_branch_reading(t) for t in labels]
+    mended: list[str | None] = list(labels)
+    sure: set[str] = set()
+    for k, r in enumerate(readings):
+        if r is not None and (r.slips == 0 or zipf(r.letters) < RARE):
+            mended[k] = r.written()
+            sure.add(r.word)
+    for k, r in enumerate(readings):
+        if r is not None and r.slips == 1 and mended[k] == labels[k] and _COMPLEMENT[r.word] in sure:
+            mended[k] = r.written()
+    for old, new in zip(labels, mended, strict=True):
+        if old != new:
+            logger.debug("read the branch label %r as %r", old, new)
+    return mended

@@ -6,9 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
+import flowpath.vision.parse as parse_module
 from flowpath.vision import parse_image
-from flowpath.vision.words import complete_clipped, correct_misread, zipf
-from tests.flowpath.charts import INK, arrow, box
+from flowpath.vision.words import complete_clipped, correct_misread, mend_branch_labels, zipf
+from tests.flowpath.charts import INK, arrow, box, decision_chart, label_box
 
 
 @pytest.mark.parametrize(
@@ -82,3 +83,64 @@ def _clipped_label_chart() -> np.ndarray:
 def test_a_label_clipped_by_its_box_is_read_whole():
     texts = sorted(n.text for n in parse_image(_clipped_label_chart()).nodes)
     assert texts == ["Fill the syringe", "Start"]
+
+
+@pytest.mark.parametrize(
+    ("read", "meant"),
+    [
+        (["Yes", "Wo"], ["Yes", "No"]),  # a connector touching the N: "Wo" is a word, but the sibling says Yes
+        (["NOo", "Yes"], ["No", "Yes"]),  # a stroke read as an extra letter
+        (["Yey", "Wo"], ["Yes", "No"]),  # both misread: "Yey" is no word, and then "Wo" is its sibling
+        (["Ye's", "N0"], ["Yes", "No"]),  # marks and digits for letters
+        (["1 Yes", None], ["Yes", None]),  # a stray mark beside the word
+        (["TRUE", "Fals"], ["TRUE", "False"]),
+        (["no", "Ye"], ["no", "Yes"]),  # the case drawn is kept
+    ],
+)
+def test_misread_branch_labels_are_mended(read, meant):
+    assert mend_branch_labels(read) == meant
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        ["Go", "Stop"],  # common words one letter from a branch word, with no branch word beside them
+        ["Now", None],
+        ["Yes", "Yet"],  # one slip from the same branch word as its sibling, not from the other
+        ["Thermal Paste", "No"],
+        ["Yes No"],  # two words: two labels read as one, not a branch word
+        ["On", "Off"],
+        [None, None],
+    ],
+)
+def test_other_labels_are_left_alone(labels):
+    assert mend_branch_labels(labels) == labels
+
+
+def _with_misread_no(monkeypatch, as_read: str) -> None:
+    """Make the recogniser read the decision chart's NO label as ``as_read`` (a connector touching it)."""
+    read = parse_module.read_lines
+
+    def misread(crops):
+        return [(as_read, score) if text == "NO" else (text, score) for text, score in read(crops)]
+
+    monkeypatch.setattr(parse_module, "read_lines", misread)
+
+
+def test_a_misread_branch_label_is_mended_in_the_parsed_graph(monkeypatch):
+    _with_misread_no(monkeypatch, "WO")
+    labels = sorted(e.label for e in parse_image(decision_chart()).edges if e.label)
+    assert labels == ["NO", "YES"]
+
+
+def test_a_label_box_clipped_by_its_width_is_read_whole():
+    img = decision_chart(labels_at=((140, 320), (500, 330)))
+    cv2.rectangle(img, (380, 300), (620, 360), (255, 255, 255), -1)  # no NO label: the connector is redrawn
+    arrow(img, (500, 210), (500, 419))
+    label = "Fill syringe"
+    label_box(img, label, 500, 330)
+    (w, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.8, 2)
+    (w_cut, _), _ = cv2.getTextSize("e", cv2.FONT_HERSHEY_SIMPLEX, 0.8, 2)
+    cv2.rectangle(img, (500 + w // 2 - w_cut + 2, 318), (500 + w // 2 + 3, 342), (235, 235, 235), -1)
+    labels = sorted(e.label for e in parse_image(img).edges if e.label)
+    assert labels == ["Fill syringe", "YES"]
