@@ -21,7 +21,7 @@ __all__ = ["parse_image"]
 
 logger = logging.getLogger(__name__)
 
-PARSER_VERSION = 12
+PARSER_VERSION = 13
 """Bumped whenever a change to the parser can change its output; parse caches are keyed by it."""
 CONNECTOR_GLYPHS = " /\\|"
 """What a connector stroke touching the first or last letter of a free label reads as."""
@@ -283,7 +283,8 @@ def _read_texts(img: np.ndarray, regions: list[Region], *, fills: dict[int, np.n
     per: dict[int, list[str]] = {}
     for r, (t, score) in zip(owners, texts, strict=True):
         t = t if score >= MIN_TEXT_SCORE else ""
-        t = correct_misread(complete_clipped(t))  # a text box (a shape's or a label's) may clip a line's end
+        if not r.is_label or len(t.split()) >= 2:  # a box may clip a line's end; a one-word label is
+            t = correct_misread(complete_clipped(t))  # often an abbreviation ("iter", "Thr"), left as read
         per.setdefault(id(r), []).append(t)
     for r in regions:
         r.text = join_lines(per.get(id(r), []))

@@ -1,4 +1,4 @@
-"""Completing a label's last word when the renderer clipped it, from English word frequencies.
+"""Mending label text the picture garbles: last words clipped by the text box, look-alike glyphs, branch labels.
 
 Some renderers size a label's text box with one font and draw the text with another that runs a
 little wider, and the box clips the end of the label: the image says "Pull plunger to fill syring"
@@ -207,42 +207,65 @@ def correct_misread(text: str) -> str:
 BRANCH_PAIRS = (("yes", "no"), ("true", "false"))
 """The words that name the two branches of a decision; each is the other's complement."""
 _COMPLEMENT = {a: b for pair in BRANCH_PAIRS for a, b in (pair, pair[::-1])}
+OTHER_BRANCH_WORDS = frozenset((
+    "ano", "ne", "nee", "nej", "nei", "nein", "non", "nie", "net", "da", "ja", "jo", "si", "oui", "tak", "sim",
+    "nao", "hai", "iie", "evet", "igen", "nem", "kylla", "ei", "vero", "falso", "falsa", "vrai", "faux", "wahr",
+    "falsch", "waar", "onwaar", "sant", "usant",
+))  # fmt: skip
+"""Yes/no/true/false in other languages written in Latin letters: never taken for a misread English
+branch word ("Ano", Czech for yes, is one slip from "No")."""
+STRAY_MARKS = frozenset("1|lI/\\-.,:;'`")
+"""One-character tokens beside a branch word that a connector stroke or a speck reads as."""
 
 
 @dataclass(frozen=True)
 class _BranchReading:
     word: str  # the branch word (lowercase) the label reads as
-    slips: int  # letters added, dropped or changed (0: only marks, digits for letters or case differ)
+    slips: int  # letters added, dropped or changed (0: only marks, a 0 for an o, or case differ)
     letters: str  # the label's letters as read (lowercase, 0 read as o)
-    case: str  # "upper", "lower" or "title": how the label is drawn
+    case: str | None  # "upper", "lower" or "title" as drawn; None when too few letters show it
 
-    def written(self) -> str:
-        """The branch word in the label's case."""
-        return {"upper": str.upper, "lower": str.lower}.get(self.case, str.capitalize)(self.word)
+    def written(self, case: str | None = None) -> str:
+        """The branch word in the label's case (else ``case``, else capitalised)."""
+        how = self.case or case
+        return {"upper": str.upper, "lower": str.lower}.get(how or "title", str.capitalize)(self.word)
 
 
-def _branch_reading(label: str | None) -> _BranchReading | None:
+def _branch_reading(label: str | None, *, numbered: bool = False) -> _BranchReading | None:
     """What branch word ``label`` reads as, with at most one slip; None for any other label.
 
-    A label is one word, beside at most two stray one-character marks (a connector stroke read as
-    "1" or "|"); a "0" counts as the letter o.
+    A label is one word of ASCII letters (a "0" counts as the letter o, marks around it, "’" or
+    "、" included, are dropped; any other digit makes it no branch word), beside at most two stray marks
+    (:data:`STRAY_MARKS`; a "1" is none when the labels are ``numbered``, as "Yes 1", "Yes 2"
+    are). Words of :data:`OTHER_BRANCH_WORDS` are no misreading.
+
+    Examples
+    --------
+    >>> _branch_reading("1 Ye's").word, _branch_reading("N0").slips, _branch_reading("Yes 2")
+    ('yes', 0, None)
     """
     tokens = (label or "").split()
-    words = [t for t in tokens if len(t) >= 2]
+    strays = STRAY_MARKS - {"1"} if numbered else STRAY_MARKS
+    words = [t for t in tokens if len(t) >= 2 or t not in strays]
     if len(words) != 1 or len(tokens) > 3:
         return None
     token = words[0]
+    if any((c.isdigit() and c != "0") or (c.isalpha() and not c.isascii()) for c in token):
+        return None
     letters = "".join("o" if c == "0" else c for c in token.lower() if c.isalpha() or c == "0")
-    if len(letters) < 2:
+    if len(letters) < 2 or letters in OTHER_BRANCH_WORDS:
         return None
     slips, word = min((_edits(letters, w), w) for w in _COMPLEMENT)
     if slips > 1:
         return None
-    if sum(c.isupper() for c in token) >= 2 and not any(c.islower() for c in token):
-        case = "upper"
-    else:
-        case = "lower" if token[0].islower() else "title"
+    alpha = "".join(c for c in token if c.isalpha())
+    case = None  # "N0" (one letter) or "NOo" (mixed) do not show how the label is written
+    if len(alpha) >= 2:
+        case = next((how for how, f in _CASES if f(alpha) == alpha), None)
     return _BranchReading(word, slips, letters, case)
+
+
+_CASES = (("upper", str.upper), ("lower", str.lower), ("title", str.capitalize))
 
 
 def _edits(a: str, b: str) -> int:
@@ -266,10 +289,22 @@ def mend_branch_labels(labels: list[str | None]) -> list[str | None]:
 
     A connector through a label box can touch its first or last letter, and the recogniser then
     reads "No" as "Wo" or "NOo", "Yes" as "Yey"; stray marks come along ("1 Yes", "Ye's", "N0").
-    A label that reads as a branch word up to marks, digits for letters and case is written as that
-    word. One with a single slip (a letter added, dropped or changed) is mended when it is no common
-    English word itself (Zipf below :data:`RARE`), or when a sibling label names the other branch
-    ("Wo" beside "Yes"): "Go" or "Now" alone stay as read. Other labels are kept as read.
+    A label that reads as a branch word up to marks, a 0 for an o, and case is written as that word.
+    One with a single slip (a letter added, dropped or changed) is mended when it is no common
+    English word itself (Zipf below :data:`RARE`); a common one ("Wo", "Go", "Ye") only when a
+    sibling label was mended or read as the other branch ("Wo" beside "Yes", or beside "Yey", which
+    is no word). Other labels, and labels in other languages, are kept as read. A mended label keeps
+    its own case, or takes its siblings' where its own does not show ("N0", "NOo" beside "YES").
+
+    Parameters
+    ----------
+    labels : list of str or None
+        The labels of one node's outgoing connectors (None: no label).
+
+    Returns
+    -------
+    list of str or None
+        The same labels, mended where they read as a branch word.
 
     Examples
     --------
@@ -281,18 +316,19 @@ def mend_branch_labels(labels: list[str | None]) -> list[str | None]:
     ['Go', 'Now', 'Thermal Paste']
     >>> mend_branch_labels(["FALSE", "Tru", "yes."])
     ['FALSE', 'True', 'yes']
+    >>> mend_branch_labels(["YES", "N0"]), mend_branch_labels(["Yes 1", "Yes 2"])
+    (['YES', 'NO'], ['Yes 1', 'Yes 2'])
     """
-    readings = [_branch_reading(t) for t in labels]
+    numbered = sum(any(c.isdigit() for c in t or "") for t in labels) >= 2
+    readings = [_branch_reading(t, numbered=numbered) for t in labels]
+    sure = {k for k, r in enumerate(readings) if r is not None and (r.slips == 0 or zipf(r.letters) < RARE)}
+    named = {readings[k].word for k in sure}
+    cases = {readings[k].case for k in sure} - {None}
+    case = cases.pop() if len(cases) == 1 else None
     mended: list[str | None] = list(labels)
-    sure: set[str] = set()
     for k, r in enumerate(readings):
-        if r is not None and (r.slips == 0 or zipf(r.letters) < RARE):
-            mended[k] = r.written()
-            sure.add(r.word)
-    for k, r in enumerate(readings):
-        if r is not None and r.slips == 1 and mended[k] == labels[k] and _COMPLEMENT[r.word] in sure:
-            mended[k] = r.written()
-    for old, new in zip(labels, mended, strict=True):
-        if old != new:
-            logger.debug("read the branch label %r as %r", old, new)
+        if r is not None and (k in sure or _COMPLEMENT[r.word] in named):
+            mended[k] = r.written(case)
+            if mended[k] != labels[k]:
+                logger.debug("read the branch label %r as %r", labels[k], mended[k])
     return mended

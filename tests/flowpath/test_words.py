@@ -95,6 +95,9 @@ def test_a_label_clipped_by_its_box_is_read_whole():
         (["1 Yes", None], ["Yes", None]),  # a stray mark beside the word
         (["TRUE", "Fals"], ["TRUE", "False"]),
         (["no", "Ye"], ["no", "Yes"]),  # the case drawn is kept
+        (["NOo"], ["No"]),  # no word, so mended without a sibling
+        (["Yes’", "No、"], ["Yes", "No"]),  # marks of any script
+        (["YES", "N0"], ["YES", "NO"]),  # one letter does not show the case: the sibling's is taken
     ],
 )
 def test_misread_branch_labels_are_mended(read, meant):
@@ -110,6 +113,12 @@ def test_misread_branch_labels_are_mended(read, meant):
         ["Thermal Paste", "No"],
         ["Yes No"],  # two words: two labels read as one, not a branch word
         ["On", "Off"],
+        ["Wo"],  # a word, and no sibling names the other branch
+        ["Yes 1", "Yes 2"],  # numbered branches: the digits are no stray marks
+        ["NO2", "YES"],
+        ["Ano", "Ne"],  # Czech yes/no: "Ano" is one slip from "No"
+        ["Oui", "Non"],
+        ["Não", "Sim"],
         [None, None],
     ],
 )
@@ -131,6 +140,12 @@ def test_a_misread_branch_label_is_mended_in_the_parsed_graph(monkeypatch):
     _with_misread_no(monkeypatch, "WO")
     labels = sorted(e.label for e in parse_image(decision_chart()).edges if e.label)
     assert labels == ["NO", "YES"]
+
+
+def test_a_one_word_edge_label_is_not_completed(monkeypatch):
+    _with_misread_no(monkeypatch, "Thr")  # an abbreviation, rare in English, that "Three" begins
+    labels = sorted(e.label for e in parse_image(decision_chart()).edges if e.label)
+    assert labels == ["Thr", "YES"]
 
 
 def test_a_label_box_clipped_by_its_width_is_read_whole():
