@@ -405,8 +405,10 @@ def _build_graph(
             Node(id=ids[old], text=r.text, kind=kind, bbox=tuple(float(v) for v in r.bbox), attrs={"shape": r.shape})
         )
     texts = [" ".join(labels[li].text for li in edge_labels.get(ti, [])) or None for ti in range(len(traces))]
-    for source in {t.source for t in traces}:  # the branches leaving one node are read together
-        out = [ti for ti, t in enumerate(traces) if t.source == source]
+    leaving: dict[int, list[int]] = {}
+    for ti, t in enumerate(traces):
+        leaving.setdefault(t.source, []).append(ti)
+    for out in leaving.values():  # the branches leaving one node are read together
         for ti, text in zip(out, mend_branch_labels([texts[ti] for ti in out]), strict=True):
             texts[ti] = text
     edges = []

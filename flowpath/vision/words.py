@@ -227,8 +227,7 @@ class _BranchReading:
 
     def written(self, case: str | None = None) -> str:
         """The branch word in the label's case (else ``case``, else capitalised)."""
-        how = self.case or case
-        return {"upper": str.upper, "lower": str.lower}.get(how or "title", str.capitalize)(self.word)
+        return dict(_CASES)[self.case or case or "title"](self.word)
 
 
 def _branch_reading(label: str | None, *, numbered: bool = False) -> _BranchReading | None:

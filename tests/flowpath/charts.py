@@ -46,9 +46,12 @@ def label_box(img: np.ndarray, label: str, cx: int, cy: int) -> None:
     text(img, label, cx, cy, scale=0.8)
 
 
-def decision_chart(*, diamond_fill=(230, 250, 230), labels_at=((140, 320), (500, 320))) -> np.ndarray:
-    """Top-down: Start box -> decision -> (Yes) left box, (No) right box; labels on grey boxes centred at
-    ``labels_at`` (on the connectors by default); the diamond is only outlined when ``diamond_fill`` is None."""
+def decision_chart(
+    *, diamond_fill=(230, 250, 230), labels_at=((140, 320), (500, 320)), labels=("YES", "NO")
+) -> np.ndarray:
+    """Top-down: Start box -> decision -> (``labels[0]``) left box, (``labels[1]``) right box; labels on grey
+    boxes centred at ``labels_at`` (on the connectors by default); the diamond is only outlined when
+    ``diamond_fill`` is None."""
     img = np.full((560, 640, 3), 255, np.uint8)
     box(img, 240, 20, 400, 80)
     text(img, "START", 320, 50)
@@ -63,7 +66,7 @@ def decision_chart(*, diamond_fill=(230, 250, 230), labels_at=((140, 320), (500,
     arrow(img, (140, 210), (140, 419))
     cv2.line(img, (430, 210), (500, 210), INK, 2, cv2.LINE_AA)
     arrow(img, (500, 210), (500, 419))
-    for label, (x, y) in zip(("YES", "NO"), labels_at, strict=True):
+    for label, (x, y) in zip(labels, labels_at, strict=True):
         label_box(img, label, x, y)
     return img
 
