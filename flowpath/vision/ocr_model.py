@@ -21,17 +21,14 @@ import contextlib
 import hashlib
 import logging
 import math
-import os
 import random
-import shutil
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from flowpath.errors import FlowpathError
+from flowpath.model_cache import build_errors, built_model, cache_folder, env_choice
 
 __all__ = [
     "ENV",
@@ -76,24 +73,7 @@ def ocr_precision() -> str:
     >>> ocr_precision() in PRECISIONS
     True
     """
-    value = os.environ.get(ENV, "").strip().lower() or PRECISIONS[0]
-    if value not in PRECISIONS:
-        raise FlowpathError(f"{ENV}={os.environ[ENV]!r} is not a recogniser precision: set it to int8 or fp32")
-    return value
-
-
-def cache_folder() -> Path:
-    """Where built models are kept: ``FLOWPATH_CACHE_DIR``, else the XDG cache folder's ``flowpath``.
-
-    Examples
-    --------
-    >>> cache_folder().name in ("flowpath", Path(os.environ.get("FLOWPATH_CACHE_DIR", "flowpath")).name)
-    True
-    """
-    if os.environ.get("FLOWPATH_CACHE_DIR"):
-        return Path(os.environ["FLOWPATH_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "flowpath"
+    return env_choice(ENV, PRECISIONS, "a recogniser precision")
 
 
 def source_model() -> Path:
@@ -246,79 +226,19 @@ def int8_model(source: Path | None = None, folder: Path | None = None) -> Path:
     >>> int8_model().name.startswith("PP-OCRv6_rec")  # doctest: +SKIP
     True
     """
-    try:
+    folder = folder or cache_folder()
+    with build_errors(
+        "the int8 text recogniser", folder, fallback=f"{ENV}=fp32", packages="onnx, onnxruntime, rapidocr"
+    ):
         import onnxruntime
 
         source = source or source_model()
-        folder = folder or cache_folder()
         digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
         target = folder / f"{source.stem}.{digest}.int8-r{RECIPE}-ort{onnxruntime.__version__}.onnx"
-        if _loads(target):
-            return target
-        folder.mkdir(parents=True, exist_ok=True)
-        with _build_lock(folder):
-            if _loads(target):  # another process built it while this one waited
-                return target
-            _sweep_stale_builds(folder)
-            logger.warning("building the int8 text recogniser once (about 10 s) in %s; %s=fp32 skips it", folder, ENV)
-            with tempfile.TemporaryDirectory(dir=folder, prefix=".build-") as tmp:
-                built = _quantise(source, Path(tmp))
-                if not _loads(built):
-                    raise FlowpathError("the quantised model does not load in onnxruntime")
-                os.replace(built, target)
-    except FlowpathError as e:
-        raise FlowpathError(f"cannot build the int8 text recogniser: {e}; set {ENV}=fp32") from e
-    except OSError as e:
-        raise FlowpathError(
-            f"cannot write the int8 text recogniser to {folder} ({e.strerror or e}): set FLOWPATH_CACHE_DIR to a "
-            f"writable folder, or {ENV}=fp32"
-        ) from e
-    except Exception as e:  # onnx, onnxruntime.quantization and rapidocr failures share no base class
-        raise FlowpathError(
-            f"cannot build the int8 text recogniser ({type(e).__name__}: {e}); reinstall flowpath's dependencies "
-            f"(onnx, onnxruntime, rapidocr) or set {ENV}=fp32"
-        ) from e
+        note = f"building the int8 text recogniser once (about 10 s) in {folder}; {ENV}=fp32 skips it"
+        target = built_model(target, lambda tmp: _quantise(source, tmp), note=note)
     logger.info("built the int8 text recogniser: %s", target)
     return target
-
-
-def _loads(path: Path) -> bool:
-    """Whether ``path`` is a model onnxruntime can open (a damaged or foreign cache file is not)."""
-    if not path.is_file():
-        return False
-    import onnxruntime
-
-    try:
-        onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as e:  # onnxruntime raises its own classes for every kind of bad file
-        logger.warning("ignoring %s, which onnxruntime cannot load (%s); building it again", path, e)
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def _build_lock(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder/.build.lock`` (no-op where ``fcntl`` is missing)."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: concurrent builds each write a whole file and rename it
-        yield
-        return
-    with open(folder / ".build.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _sweep_stale_builds(folder: Path, age_s: float = 3600) -> None:
-    """Remove build folders a killed process left behind (older than ``age_s``)."""
-    now = time.time()
-    for stale in folder.glob(".build-*"):
-        with contextlib.suppress(OSError):
-            if now - stale.stat().st_mtime > age_s:
-                shutil.rmtree(stale)
 
 
 def _quantise(source: Path, tmp: Path) -> Path:
