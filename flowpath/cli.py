@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from flowpath.agent.graphnet import EPOCHS, NETS
 from flowpath.bench.dataset import ANSWER_FIELDS
 from flowpath.errors import InputError
 from graphsolvers.cli_support import HelpFormatter, OneLineArgumentParser, add_verbosity, run_cli, write_atomic
@@ -137,7 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--iterations", type=int, default=300, help="boosting iterations (trees) of the scorer (default 300)"
     )
-    train.add_argument("--seed", type=int, default=0, help="seed for the folds and the trees (default 0)")
+    train.add_argument(
+        "--epochs", type=int, default=EPOCHS, help=f"training epochs of each message-passing net (default {EPOCHS})"
+    )
+    train.add_argument(
+        "--nets", type=int, default=NETS, help=f"message-passing nets averaged with the trees (default {NETS})"
+    )
+    train.add_argument("--seed", type=int, default=0, help="seed for the folds, the trees and the nets (default 0)")
     train.add_argument("--out", type=Path, help="weights file (default: the committed flowpath/agent/weights/…)")
     train.set_defaults(func=_train_scorer)
 
@@ -517,7 +524,7 @@ def _cv_scorers(folder: Path, agent, *, folds: int, seed: int):
     all_items = load_items(folder)
     examples = build_examples(
         all_items,
-        embedder=agent.embedder,
+        embedder=agent.embedder.fresh(),  # its own memo: the timed questions must embed their texts
         answers=ANSWER_FIELDS,
         progress=lambda it: tqdm(it, total=len(all_items), desc="cv features", unit="q"),
     )
@@ -552,8 +559,9 @@ def _train_scorer(args: argparse.Namespace) -> int:
 
     if args.folds < 2:
         raise InputError(f"--folds must be at least 2, got {args.folds}")
-    if args.iterations < 1:
-        raise InputError(f"--iterations must be at least 1, got {args.iterations}")
+    for flag in ("iterations", "epochs", "nets"):
+        if getattr(args, flag) < 1:
+            raise InputError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
     items = load_items(data_dir(args.data))
     examples = build_examples(
         items,
@@ -561,7 +569,8 @@ def _train_scorer(args: argparse.Namespace) -> int:
         answers=ANSWER_FIELDS,
         progress=lambda it: tqdm(it, total=len(items), desc="features", unit="q"),
     )
-    fold_of, scorers = out_of_fold_scorers(examples, folds=args.folds, seed=args.seed, iterations=args.iterations)
+    fit = {"iterations": args.iterations, "epochs": args.epochs, "nets": args.nets}
+    fold_of, scorers = out_of_fold_scorers(examples, folds=args.folds, seed=args.seed, **fit)
     first = [e for e in examples if e.answer == "a1"]
     counts = out_of_fold_counts(first, fold_of, scorers)
     print(
@@ -574,8 +583,8 @@ def _train_scorer(args: argparse.Namespace) -> int:
         [e.labels for e in examples],
         [e.graph for e in examples],
         seed=args.seed,
-        iterations=args.iterations,
         trained_on=sorted(fold_of),
+        **fit,
     )
     out = args.out or DEFAULT_WEIGHTS
     tmp = out.with_name(out.name + ".tmp")

@@ -7,7 +7,10 @@ two texts, the grounding scores and (optionally) MiniLM embeddings, so they exis
 Whole-text grounding blurs a long answer that makes several claims ("the next step is X, and if
 Y the process ends") or a question that sets a scene before it asks. The clause features match
 each node against every clause separately: the best match over clauses, and whether the node is
-the best match of some clause.
+the best match of some clause. The cover features pick nodes greedily until the text's weighted
+words are covered (:func:`flowpath.agent.grounding.greedy_cover`): a node that only repeats the
+best node's words adds nothing, one that states the answer's other half does, whatever the
+punctuation.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections import deque
 import numpy as np
 
 from flowpath.agent.embed import Embedder
-from flowpath.agent.grounding import Grounding, token_coverage
+from flowpath.agent.grounding import Grounding, greedy_cover, token_coverage
 from flowpath.agent.text import clauses, content_tokens, normalise
 from graphsolvers.graph import NODE_KINDS, Graph
 
@@ -70,6 +73,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "q_clause_max",
     "q_clause_best",
     "q_clauses",
+    *(f"{t}_cover_{k}" for t in "aq" for k in ("order", "gain", "second")),
 )
 
 
@@ -127,7 +131,7 @@ def node_features(
     >>> from flowpath.agent.grounding import ground
     >>> chart = parse_mermaid('flowchart TD\\n A["Boil water"] --> B{"Boiling?"}\\n B -->|Yes| C["Add pasta"]')
     >>> node_features(chart, "What comes after boiling?", "Add pasta", ground(chart, "q", "Add pasta", None)).shape
-    (3, 47)
+    (3, 53)
     """
     ids = g.node_ids
     n = len(ids)
@@ -212,4 +216,6 @@ def node_features(
         )
     base = np.asarray(rows, dtype=np.float32).reshape(n, -1)
     per_clause = [clause_features(graph, answer, embedder), clause_features(graph, question, embedder)]
-    return np.concatenate([base, *per_clause], axis=1).astype(np.float32)
+    node_toks = [set(content_tokens(n.text)) for n in graph.nodes]
+    cover = [np.stack(greedy_cover(node_toks, set(content_tokens(t))), axis=1) for t in (answer, question)]
+    return np.concatenate([base, *per_clause, *cover], axis=1).astype(np.float32)

@@ -17,7 +17,7 @@ from flowpath.agent.embed import Embedder
 from flowpath.agent.text import content_tokens
 from graphsolvers.graph import Graph
 
-__all__ = ["Grounding", "ground", "lexical_scores", "same_word", "token_coverage"]
+__all__ = ["Grounding", "greedy_cover", "ground", "lexical_scores", "same_word", "token_coverage"]
 
 
 @dataclass(frozen=True)
@@ -60,12 +60,7 @@ def token_coverage(node_toks: list[set[str]], text_toks: set[str]) -> tuple[np.n
     >>> [round(float(v), 2) for v in cov_node]
     [0.5, 0.0]
     """
-    df = Counter(t for toks in node_toks for t in toks)
-    n = max(len(node_toks), 1)
-
-    def idf(tok: str) -> float:
-        return math.log((n + 1) / (df.get(tok, 0) + 0.5)) + 0.1
-
+    idf = _idf(node_toks)
     text_w = sum(idf(t) for t in text_toks)
     cov_node = np.zeros(len(node_toks))
     cov_text = np.zeros(len(node_toks))
@@ -76,6 +71,51 @@ def token_coverage(node_toks: list[set[str]], text_toks: set[str]) -> tuple[np.n
         cov_node[i] = sum(idf(t) for t in node_hit) / node_w if node_w else 0.0
         cov_text[i] = sum(idf(t) for t in text_hit) / text_w if text_w else 0.0
     return cov_node, cov_text
+
+
+def _idf(node_toks: list[set[str]]):
+    """Word weight over the chart's nodes: words every node shares count little."""
+    df = Counter(t for toks in node_toks for t in toks)
+    n = max(len(node_toks), 1)
+
+    def idf(tok: str) -> float:
+        return math.log((n + 1) / (df.get(tok, 0) + 0.5)) + 0.1
+
+    return idf
+
+
+def greedy_cover(
+    node_toks: list[set[str]], text_toks: set[str], *, steps: int = 4, min_gain: float = 0.05
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nodes picked one by one to cover the weighted words of a text, each the node that adds most.
+
+    Returns, per node: the step it was picked at divided by ``steps`` (0 if never), the share of
+    the text's weight it added then, and the share it would add as the second pick (after the
+    best node). Picking stops after ``steps`` nodes or when no node adds ``min_gain``. A node that
+    repeats the best node's words adds nothing; one that states another part of the text does.
+
+    Examples
+    --------
+    >>> order, gain, second = greedy_cover([{"card", "charg"}, {"email", "custom"}, {"card"}],
+    ...                                    {"email", "custom", "card", "charg"})
+    >>> order.tolist(), [round(float(v), 2) for v in second]
+    ([0.5, 0.25, 0.0], [0.43, 0.0, 0.15])
+    """
+    idf = _idf(node_toks)
+    hits = [{u for u in text_toks if any(same_word(t, u) for t in toks)} for toks in node_toks]
+    total = sum(idf(u) for u in text_toks) or 1.0
+    left = set(text_toks)
+    order, gain, second = (np.zeros(len(node_toks)) for _ in range(3))
+    for step in range(1, steps + 1):
+        gains = np.array([sum(idf(u) for u in h & left) / total for h in hits])
+        if step == 2:
+            second = gains
+        best = int(gains.argmax()) if len(gains) else 0
+        if not len(gains) or gains[best] < min_gain:
+            break
+        order[best], gain[best] = step / steps, gains[best]
+        left -= hits[best]
+    return order, gain, second
 
 
 def same_word(a: str, b: str) -> bool:

@@ -1,12 +1,14 @@
-"""Learned node-relevance scorer: gradient-boosted trees over a node and its neighbours, trained by chart-split CV.
+"""Learned node-relevance scorer: boosted trees and message-passing nets over the chart, trained by chart-split CV.
 
-Each node's row of :mod:`flowpath.agent.features` (grounding, clause matches, rank, structure,
-question shape) is joined with the element-wise maximum over its predecessors' rows and over its
-successors' rows, so a decision sees that its branch leads into the answer and a step sees that
-it sits between the question's node and the answer's. A histogram gradient-boosting classifier
-(scikit-learn) turns that into P(node belongs to the attribution).
+Each node's row of :mod:`flowpath.agent.features` (grounding, clause matches, greedy cover, rank,
+structure, question shape) is joined with the element-wise maximum over its predecessors' rows and
+over its successors' rows, so a decision sees that its branch leads into the answer and a step sees
+that it sits between the question's node and the answer's. A histogram gradient-boosting
+classifier (scikit-learn) turns that into P(node belongs to the attribution). The message-passing
+nets of :mod:`flowpath.agent.graphnet` read the same rows along the edges; the scorer averages the
+two probabilities.
 
-Training uses scikit-learn; prediction walks the trees in NumPy from plain arrays, so the
+Training uses scikit-learn and torch; prediction walks the trees and the nets in NumPy from plain arrays, so the
 committed weights (``weights/node_scorer.npz``, no pickle) load with ``allow_pickle=False``.
 They come from ``flowpath train-scorer`` on the FlowExplainBench dev split and record which
 charts they saw, so a benchmark run on those charts can say it is in-sample (``flowpath bench
@@ -27,15 +29,14 @@ from pathlib import Path
 import numpy as np
 
 from flowpath.agent.features import FEATURE_NAMES
+from flowpath.agent.graphnet import EPOCHS, NETS, ChartEdges, GraphNets, chart_edges, fit_graph_nets
 from flowpath.errors import FlowpathError
 from graphsolvers.graph import Graph
 
 __all__ = [
     "DEFAULT_WEIGHTS",
-    "ChartEdges",
     "NodeScorer",
     "TreeEnsemble",
-    "chart_edges",
     "fit_scorer",
     "load_scorer",
     "neighbour_features",
@@ -44,37 +45,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "node_scorer.npz"
-FORMAT = "flowpath-node-scorer/2"
+FORMAT = "flowpath-node-scorer/3"
 ITERATIONS = 300
 THRESHOLD = 0.4
 """Decision threshold on P(relevant). Micro-F1 is maximised by thresholding calibrated probabilities at
 half the best F1 reachable (about 0.8 here), so 0.4 is set from theory, not searched on dev."""
 _NO_NEIGHBOUR = -1.0
-
-
-@dataclass(frozen=True)
-class ChartEdges:
-    """Edges of a chart as row indices (node order)."""
-
-    src: np.ndarray
-    dst: np.ndarray
-
-
-def chart_edges(graph: Graph) -> ChartEdges:
-    """The directed edges of ``graph`` as row indices in node order.
-
-    Examples
-    --------
-    >>> from graphsolvers.mermaid import parse_mermaid
-    >>> e = chart_edges(parse_mermaid('flowchart TD\\n A{"Ok?"} -->|Yes| B["Go"]\\n A -->|No| C["Stop"]'))
-    >>> e.src.tolist(), e.dst.tolist()
-    ([0, 0], [1, 2])
-    """
-    index = graph.index()
-    return ChartEdges(
-        np.array([index[e.source] for e in graph.edges], dtype=np.int64),
-        np.array([index[e.target] for e in graph.edges], dtype=np.int64),
-    )
 
 
 def neighbour_features(features: np.ndarray, edges: ChartEdges) -> np.ndarray:
@@ -171,9 +147,10 @@ class TreeEnsemble:
 
 @dataclass
 class NodeScorer:
-    """Features of a node and its neighbours → boosted trees → P(node belongs to the attribution)."""
+    """Features of a node and its neighbours → boosted trees and message-passing nets, averaged → P(relevant)."""
 
     trees: TreeEnsemble
+    nets: GraphNets
     threshold: float = THRESHOLD
     trained_on: list[str] = field(default_factory=list)  # chart keys seen in training
 
@@ -186,16 +163,17 @@ class NodeScorer:
             )
         if features.shape[0] != len(graph.nodes):
             raise FlowpathError(f"{features.shape[0]} feature rows for a chart of {len(graph.nodes)} nodes")
-        raw = self.trees.raw(neighbour_features(features, chart_edges(graph)))
-        return 1.0 / (1.0 + np.exp(-raw))
+        edges = chart_edges(graph)
+        trees = 1.0 / (1.0 + np.exp(-self.trees.raw(neighbour_features(features, edges))))
+        return 0.5 * trees + 0.5 * self.nets.predict(features, edges)
 
     def save(self, path: Path) -> None:
-        """Write the trees and metadata as plain arrays (``numpy.load(..., allow_pickle=False)`` reads them)."""
+        """Write the trees, nets and metadata as plain arrays (``numpy.load(..., allow_pickle=False)`` reads them)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT, "features": list(FEATURE_NAMES), "threshold": self.threshold}
         meta["trained_on"] = sorted(self.trained_on)
         with path.open("wb") as fh:
-            np.savez_compressed(fh, meta=np.array(json.dumps(meta)), **self.trees.arrays())
+            np.savez_compressed(fh, meta=np.array(json.dumps(meta)), **self.trees.arrays(), **self.nets.arrays())
 
 
 def fit_scorer(
@@ -205,11 +183,14 @@ def fit_scorer(
     *,
     seed: int = 0,
     iterations: int = ITERATIONS,
+    nets: int = NETS,
+    epochs: int = EPOCHS,
     trained_on: list[str] | None = None,
 ) -> NodeScorer:
     """Train a :class:`NodeScorer` on per-question feature matrices, 0/1 node labels and their charts.
 
-    Deterministic for a given ``seed``.
+    ``iterations`` boosting rounds for the trees; ``nets`` message-passing nets of ``epochs``
+    epochs each. Deterministic for a given ``seed`` (and number of torch threads).
 
     Examples
     --------
@@ -218,7 +199,7 @@ def fit_scorer(
     >>> rng = np.random.default_rng(0)
     >>> X = [rng.normal(size=(4, len(FEATURE_NAMES))).astype(np.float32) for _ in range(60)]
     >>> y = [(x[:, 0] > 0).astype(np.float32) for x in X]
-    >>> s = fit_scorer(X, y, [chart] * 60, iterations=50)
+    >>> s = fit_scorer(X, y, [chart] * 60, iterations=50, nets=1, epochs=10)
     >>> float(((s.predict(X[0], chart) > 0.5) == (y[0] > 0)).mean()) >= 0.75
     True
     """
@@ -228,7 +209,8 @@ def fit_scorer(
         raise FlowpathError("no training examples")
     if not len(features) == len(labels) == len(graphs):
         raise FlowpathError(f"{len(features)} feature sets, {len(labels)} label sets and {len(graphs)} charts")
-    x = np.concatenate([neighbour_features(f, chart_edges(g)) for f, g in zip(features, graphs, strict=True)])
+    edges = [chart_edges(g) for g in graphs]
+    x = np.concatenate([neighbour_features(f, e) for f, e in zip(features, edges, strict=True)])
     y = np.concatenate([np.asarray(lab, dtype=np.float64) for lab in labels])
     if len(np.unique(y)) < 2:
         raise FlowpathError("the training labels are all the same; the scorer needs relevant and other nodes")
@@ -242,7 +224,9 @@ def fit_scorer(
         random_state=seed,
     )
     model.fit(x, y)
-    return NodeScorer(TreeEnsemble.from_sklearn(model), trained_on=list(trained_on or []))
+    trees = TreeEnsemble.from_sklearn(model)
+    graph_nets = fit_graph_nets(features, labels, edges, seed=seed, nets=nets, epochs=epochs)
+    return NodeScorer(trees, graph_nets, trained_on=list(trained_on or []))
 
 
 @functools.cache
@@ -268,7 +252,12 @@ def load_scorer(path: Path = DEFAULT_WEIGHTS) -> NodeScorer:
                     f"scorer weights at {path} were trained on other features or by an older version; "
                     "retrain with flowpath train-scorer"
                 )
-            scorer = NodeScorer(TreeEnsemble.from_arrays(blob), float(meta["threshold"]), list(meta["trained_on"]))
+            scorer = NodeScorer(
+                TreeEnsemble.from_arrays(blob),
+                GraphNets.from_arrays(blob),
+                float(meta["threshold"]),
+                list(meta["trained_on"]),
+            )
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error) as e:
         raise FlowpathError(
             f"{path} is not a node-scorer file of this version ({e}); retrain with flowpath train-scorer"

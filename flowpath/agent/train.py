@@ -12,7 +12,7 @@ from flowpath.agent.embed import Embedder
 from flowpath.agent.features import node_features
 from flowpath.agent.grounding import ground
 from flowpath.agent.planner import Toolbox, structural_selection
-from flowpath.agent.scorer import ITERATIONS, NodeScorer, fit_scorer
+from flowpath.agent.scorer import NodeScorer, fit_scorer
 from flowpath.bench.dataset import BenchItem
 from flowpath.bench.scoring import Counts
 from graphsolvers.graph import Graph
@@ -80,9 +80,9 @@ def chart_folds(keys: Iterable[str], *, folds: int, seed: int = 0) -> dict[str, 
 
 
 def out_of_fold_scorers(
-    examples: list[Example], *, folds: int, seed: int = 0, iterations: int = ITERATIONS
+    examples: list[Example], *, folds: int, seed: int = 0, **fit: int
 ) -> tuple[dict[str, int], list[NodeScorer]]:
-    """One scorer per fold, each trained on the charts of the other folds."""
+    """One scorer per fold, each trained on the charts of the other folds (``fit``: options of :func:`fit_scorer`)."""
     fold_of = chart_folds((e.item.key for e in examples), folds=folds, seed=seed)
     scorers = []
     for f in range(folds):
@@ -93,8 +93,8 @@ def out_of_fold_scorers(
                 [e.labels for e in train],
                 [e.graph for e in train],
                 seed=seed,
-                iterations=iterations,
                 trained_on=sorted({e.item.key for e in train}),
+                **fit,
             )
         )
         log.info("fold %d: trained on %d questions", f, len(train))

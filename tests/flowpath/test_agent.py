@@ -184,6 +184,8 @@ def test_attribute_cli_json(tmp_path: Path) -> None:
         (("train-scorer", "--data", "/nonexistent"), "has no dataset.json"),
         (("train-scorer", "--data", "/nonexistent", "--iterations", "0"), "--iterations must be at least 1"),
         (("train-scorer", "--data", "/nonexistent", "--folds", "1"), "--folds must be at least 2"),
+        (("train-scorer", "--data", "/nonexistent", "--epochs", "0"), "--epochs must be at least 1"),
+        (("train-scorer", "--data", "/nonexistent", "--nets", "-1"), "--nets must be at least 1"),
     ],
 )
 def test_cli_bad_input_is_one_line(args: tuple[str, ...], match: str) -> None:
@@ -215,6 +217,17 @@ def test_bench_on_dev_subset(feb_dev: Path, tmp_path: Path) -> None:
     agent_f1 = float(all_row.split("|")[5])
     assert agent_f1 > 0.55, all_row  # lexical-only agent on the first 40 dev questions
     assert "Worst" in report.read_text()
+
+
+def test_bench_times_questions_apart_from_embedding_their_charts(feb_dev: Path, agent) -> None:
+    from flowpath.bench.dataset import load_items
+    from flowpath.bench.run import markdown_report, run_bench
+
+    items = load_items(feb_dev, limit=12)
+    run = run_bench(items, agent=agent)
+    assert len(run.seconds_per_question) == 12 and len(run.seconds_per_chart) == len({i.key for i in items})
+    report = markdown_report(run)
+    assert "its node texts embedded): p50" in report and "Embedding a chart's node texts (once per chart)" in report
 
 
 def test_out_of_fold_counts_score_each_chart_with_its_own_fold(chart: Graph) -> None:
@@ -371,7 +384,19 @@ def test_train_scorer_cli_writes_weights_that_load(tmp_path: Path) -> None:
 
     keys = _tiny_bench(tmp_path, paraphrases=False)
     out = tmp_path / "w" / "scorer.npz"
-    proc = _cli("train-scorer", "--data", str(tmp_path), "--folds", "2", "--iterations", "20", "--out", str(out))
+    proc = _cli(
+        "train-scorer",
+        "--data",
+        str(tmp_path),
+        "--folds",
+        "2",
+        "--iterations",
+        "20",
+        "--epochs",
+        "3",
+        "--out",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     assert "2-fold chart-split CV" in proc.stdout and out.is_file()
     assert not list(out.parent.glob("*.tmp"))
@@ -408,3 +433,46 @@ def test_build_examples_adds_one_example_per_paraphrase(tmp_path: Path) -> None:
     assert [e.answer for e in every] == ["a1", "a2", "a3"] * 2
     assert all(np.array_equal(e.labels, every[3 * (i // 3)].labels) for i, e in enumerate(every))
     assert not np.array_equal(every[0].features, every[1].features)  # the answer's wording changes the features
+
+
+def test_nets_in_numpy_predict_what_torch_predicts() -> None:
+    """The NumPy forward pass reproduces the torch nets: edge messages, branch flags, chart max, head."""
+    import torch
+
+    from flowpath.agent.graphnet import GraphNets, batch, chart_edges, torch_net
+    from graphsolvers.mermaid import parse_mermaid
+
+    chart = parse_mermaid(
+        'flowchart TD\n A["a"] --> B{"b"}\n B -->|Yes| C["c"]\n B -->|No| D["d"]\n C --> E["e"]\n D --> E\n E --> B'
+    )
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(len(chart.nodes), 5))
+    mean, std = rng.normal(size=5), rng.uniform(0.5, 2.0, size=5)
+    torch.manual_seed(0)
+    nets = [torch_net(5), torch_net(5)]
+    edges = chart_edges(chart)
+    xb, src, dst, lab, chart_of = batch([torch.from_numpy(((x - mean) / std).astype(np.float32))], [edges])
+    with torch.no_grad():
+        want = torch.stack([torch.sigmoid(net(xb, src, dst, lab, chart_of, 1)) for net in nets]).mean(0).numpy()
+    got = GraphNets.from_torch(nets, mean, std).predict(x, edges)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert np.ptp(got) > 1e-3  # the nodes differ, so the comparison says something
+
+
+def test_cover_features_pick_the_node_that_states_the_rest_of_the_answer() -> None:
+    """Greedy cover: the node that restates the best match adds nothing; the one stating the other claim does."""
+    from flowpath.agent.features import FEATURE_NAMES, node_features
+    from flowpath.agent.grounding import ground
+    from graphsolvers.mermaid import parse_mermaid
+
+    chart = parse_mermaid(
+        'flowchart TD\n A["Email the customer"] --> B["Email the customer a receipt"] --> C["Charge the card"]'
+        ' --> D["Close the order"]'
+    )
+    answer = "The customer gets an email with a receipt, then the card is charged"
+    f = node_features(chart, "What happens after the order?", answer, ground(chart, "q", answer, None))
+    order = dict(zip(chart.node_ids, f[:, FEATURE_NAMES.index("a_cover_order")], strict=True))
+    second = dict(zip(chart.node_ids, f[:, FEATURE_NAMES.index("a_cover_second")], strict=True))
+    assert order["B"] == 0.25 and order["C"] == 0.5  # B first (most words), then C
+    assert order["A"] == 0.0 and order["D"] == 0.0
+    assert second["C"] > 0.3 and second["A"] == 0.0  # after B, A adds nothing, C adds the card
