@@ -424,6 +424,8 @@ def _bench(args: argparse.Namespace) -> int:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
     if args.cv is not None and (args.cv < 2 or args.policy != "learned"):
         raise InputError("--cv needs K >= 2 and the learned policy")
+    if args.cv is not None and args.no_embeddings:
+        raise InputError("--cv trains scorers on MiniLM features, which --no-embeddings turns off: drop one of them")
     folder = data_dir(args.data)
     items = load_items(folder, limit=args.limit)
     for item in items:  # every question must have the answer before any chart is parsed

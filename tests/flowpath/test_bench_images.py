@@ -108,6 +108,7 @@ def test_attribute_overlay_cli(tmp_path: Path) -> None:
         (("bench", "--data", str(REPO), "--workers", "0"), "--workers must be at least 1"),
         (("bench", "--data", str(REPO), "--cv", "1"), "--cv needs K >= 2"),
         (("bench", "--data", str(REPO), "--cv", "3", "--policy", "symbolic"), "--cv needs K >= 2"),
+        (("bench", "--data", str(REPO), "--cv", "3", "--no-embeddings"), "which --no-embeddings turns off"),
     ],
 )
 def test_bad_input_is_one_line(args: tuple[str, ...], match: str, tmp_path: Path) -> None:
