@@ -50,10 +50,11 @@ Encoder = Callable[[list[str]], np.ndarray]
 class Embedder:
     """Unit-normalised MiniLM embeddings with a per-instance memo of texts already seen.
 
-    ``encode`` maps a list of texts to their unit vectors, shape (len(texts), 384).
+    ``encode`` maps a list of texts to their unit vectors, shape (len(texts), 384); ``backend``
+    names the runtime behind it (``onnx`` or ``torch``).
     """
 
-    def __init__(self, encode: Encoder, backend: str = "onnx") -> None:
+    def __init__(self, encode: Encoder, backend: str) -> None:
         self._encode = encode
         self._cache: dict[str, np.ndarray] = {}
         self.backend = backend

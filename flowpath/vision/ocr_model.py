@@ -200,9 +200,8 @@ def int8_model(source: Path | None = None, folder: Path | None = None) -> Path:
     """The int8 copy of the recogniser ``source``, built in ``folder`` if it is not there yet.
 
     The file name holds a prefix of the source's SHA-256, :data:`RECIPE` and the onnxruntime
-    version, so a new rapidocr model, recipe or runtime builds a new file. One process builds while
-    others wait on a lock file; the result is written under a temporary name, checked by loading
-    it, and renamed into place. A cached file that no longer loads is built again.
+    version, so a new rapidocr model, recipe or runtime builds a new file; building, locking and
+    replacing a damaged copy are :func:`flowpath.model_cache.built_model`'s.
 
     Parameters
     ----------
