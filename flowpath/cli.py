@@ -666,7 +666,7 @@ def _eval_parse(args: argparse.Namespace) -> int:
     import cv2
     from tqdm import tqdm
 
-    from flowpath.bench.parse_eval import evaluate, load_charts, markdown_report, summarise
+    from flowpath.bench.parse_eval import evaluate, load_charts, look_text, markdown_report, summarise
     from flowpath.errors import InputError
     from flowpath.vision import load_image, parse_image
     from flowpath.vision.overlay import draw_overlay
@@ -707,10 +707,12 @@ def _eval_parse(args: argparse.Namespace) -> int:
         print(summary.model_dump_json(indent=2))
     else:
         for name, value in summary.model_dump().items():
-            if name != "by_style":
+            if name not in ("by_style", "by_look"):
                 print(f"{name:<24} {value:.3f}" if isinstance(value, float) else f"{name:<24} {value}")
         for style, v in summary.by_style.items():
             print(f"style {style:<18} " + "  ".join(f"{k}={x:.3f}" for k, x in v.items() if k != "charts"))
+        for line in look_text(summary):
+            print(line)
     return 0
 
 

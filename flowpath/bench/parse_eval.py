@@ -4,9 +4,16 @@ A data folder holds ``dataset.json`` (``{id: {"key": …, "mermaid": …}}``; se
 key) and ``images/<key>/original.png`` with ``annotations.json`` (gold node boxes; FlowExplainBench's
 degenerate ones are recovered from ``flowchart.svg``, see :mod:`flowpath.bench.gold`).
 
-Per chart: nodes are matched one-to-one to gold boxes by IoU (Hungarian assignment); node
-precision/recall at IoU ≥ 0.5 and ≥ 0.7; label word-F1 of matched nodes; directed edges compared
-over matched node pairs; edge-label accuracy on correctly found edges; exact-graph flags.
+Per chart: nodes are matched one-to-one to gold nodes by box and text (Hungarian assignment, see
+:func:`match_nodes`): a pair counts when its boxes overlap with IoU ≥ 0.5, or when they overlap at all
+(IoU > 0.1) and the texts agree (word F1 ≥ 0.5), as a reader would match them. Node precision/recall
+count pairs with IoU ≥ 0.5 and ≥ 0.7; label word-F1, directed edges (over matched node pairs),
+edge-label accuracy and the exact-graph flags use every matched pair. Node and edge counts are compared
+with the gold counts, and each chart answers yes/no questions "does an arrow go from A to B?" with
+nodes found by their text (:func:`arrow_questions`, :func:`answer_arrows`).
+
+Synthetic sets from ``flowpath synth --looks zoo|small`` record each chart's look (renderer, theme,
+page, …); :func:`summarise` then reports every figure per value of every look factor (``by_look``).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -31,9 +39,41 @@ from graphsolvers.errors import ToolkitError
 from graphsolvers.graph import Graph
 from graphsolvers.mermaid import parse_mermaid
 
-__all__ = ["ChartScore", "ParseSummary", "load_charts", "score_chart", "style_group", "summarise", "word_f1"]
+__all__ = [
+    "LOOK_FIGURES",
+    "ArrowQuestion",
+    "ChartScore",
+    "ParseSummary",
+    "answer_arrows",
+    "arrow_questions",
+    "load_charts",
+    "look_tables",
+    "look_text",
+    "look_warning",
+    "match_nodes",
+    "score_chart",
+    "style_group",
+    "summarise",
+    "word_f1",
+]
 
 logger = logging.getLogger(__name__)
+
+BOX_MATCH_IOU = 0.5
+"""IoU at which a parsed box matches a gold box on its own (the usual detection threshold)."""
+STRICT_MATCH_IOU = 0.7
+"""IoU of the stricter node figure (``node_f1_70``)."""
+TEXT_MATCH_MIN_IOU = 0.1
+"""Boxes must overlap at least this much for text to match them: a parsed node elsewhere on the page
+that happens to say the same words (two "Golden brown?" decisions) is not this node."""
+TEXT_MATCH_MIN_F1 = 0.5
+"""Word F1 at which overlapping nodes match by text, where the box alone (IoU < 0.5) does not: half
+the words in common is how a reader tells a node from its neighbours despite a box drawn too big."""
+WARN_EDGE_F1 = 0.90
+"""Look values whose edge F1 is below this are marked ⚠ in reports."""
+WARN_MIN_CHARTS = 20
+"""Look values with fewer charts than this are marked ⚠ (too few to trust the figures)."""
+WARN_MARK = "⚠"
 
 
 @dataclass
@@ -46,6 +86,16 @@ class GoldChart:
     boxes: dict[str, tuple[float, float, float, float]]
     recovered: int
     style: str = ""
+    look: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ArrowQuestion:
+    """ "Does an arrow go from ``source`` to ``target``?" about gold node ids, with its gold answer."""
+
+    source: str
+    target: str
+    answer: bool
 
 
 @dataclass
@@ -72,6 +122,15 @@ class ChartScore:
     error: str | None = None
     recovered_boxes: int = 0
     notes: list[str] = field(default_factory=list)
+    look: dict[str, str] = field(default_factory=dict)
+    node_count_exact: bool = False
+    """The parsed node count equals the gold graph's."""
+    edge_count_exact: bool = False
+    """The parsed edge count (distinct directed pairs) equals the gold graph's."""
+    no_graph: bool = False
+    """A chart of at least two gold nodes whose parse raised or found no node."""
+    arrow_questions: int = 0
+    arrow_right: int = 0
 
     @property
     def node_f1(self) -> float:
@@ -102,7 +161,15 @@ class ParseSummary(BaseModel):
     seconds_p50: float
     seconds_p95: float
     recovered_gold_boxes: int
+    node_count_exact_rate: float = 0.0
+    counts_exact_rate: float = 0.0
+    """Charts whose node and edge counts both equal the gold counts."""
+    no_graph_charts: int = 0
+    arrow_answer_accuracy: float = 0.0
+    """Share of right yes/no answers to "does an arrow go from A to B?" (see :func:`arrow_questions`)."""
     by_style: dict[str, dict[str, float]] = {}
+    by_look: dict[str, dict[str, dict[str, float]]] = {}
+    """``{factor: {value: figures}}`` for sets whose charts record a look (``flowpath synth --looks``)."""
 
 
 def load_charts(data_dir: str | os.PathLike[str], *, keys: list[str] | None = None) -> list[GoldChart]:
@@ -136,9 +203,12 @@ def load_charts(data_dir: str | os.PathLike[str], *, keys: list[str] | None = No
         gb = load_gold_boxes(root, key)
         graph = parse_mermaid(sources[key])
         style = ""
+        look: dict[str, str] = {}
         meta = data.get(key) if isinstance(data.get(key), dict) else None
         if meta and "style" in meta:
             style = str(meta["style"])
+        if meta and isinstance(meta.get("look"), dict):
+            look = {str(k): str(v) for k, v in meta["look"].items()}
         out.append(
             GoldChart(
                 key=key,
@@ -147,6 +217,7 @@ def load_charts(data_dir: str | os.PathLike[str], *, keys: list[str] | None = No
                 boxes=gb.boxes,
                 recovered=len(gb.recovered),
                 style=style,
+                look=look,
             )
         )
     return out
@@ -220,28 +291,57 @@ def _iou(a, b) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
+def match_nodes(pred_nodes: list, gold: GoldChart) -> dict[str, tuple[str, float]]:
+    """One-to-one matches of parsed nodes (with boxes) to gold nodes: ``{pred_id: (gold_id, iou)}``.
+
+    A pair is a candidate when its boxes overlap (IoU > :data:`TEXT_MATCH_MIN_IOU`). The Hungarian
+    assignment first maximises the number of pairs with IoU ≥ :data:`BOX_MATCH_IOU` (so no box match
+    that an IoU-only assignment would make is lost), then the sum of IoU + word F1 of the texts. A pair
+    is kept if IoU ≥ 0.5, or if its texts agree (word F1 ≥ :data:`TEXT_MATCH_MIN_F1`). Gold nodes
+    without text match by box only.
+
+    Examples
+    --------
+    >>> from graphsolvers.graph import Node
+    >>> g = GoldChart("k", Path("x.png"), Graph(nodes=[Node(id="A", text="Check oil")]), {"A": (0, 0, 10, 10)}, 0)
+    >>> match_nodes([Node(id="p", text="check oil", bbox=(0, 0, 10, 30))], g)  # IoU 1/3, same words
+    {'p': ('A', 0.3333333333333333)}
+    >>> match_nodes([Node(id="p", text="Stop", bbox=(0, 0, 10, 30))], g)
+    {}
+    """
+    gold_ids = [n.id for n in gold.graph.nodes if n.id in gold.boxes]
+    gtext = {n.id: n.text for n in gold.graph.nodes}
+    iou = np.zeros((len(pred_nodes), len(gold_ids)))
+    text = np.zeros_like(iou)
+    for i, pn in enumerate(pred_nodes):
+        for j, gid in enumerate(gold_ids):
+            iou[i, j] = _iou(pn.bbox, gold.boxes[gid])
+            if iou[i, j] > TEXT_MATCH_MIN_IOU and _words(gtext[gid]):
+                text[i, j] = word_f1(pn.text, gtext[gid])
+    match: dict[str, tuple[str, float]] = {}
+    if not iou.size:
+        return match
+    box_match = iou >= BOX_MATCH_IOU
+    # a box match outweighs any sum of IoU + F1 (each pair adds at most 2): the count of box matches first
+    weight = np.where(iou > TEXT_MATCH_MIN_IOU, iou + text, 0.0) + box_match * (2 * min(iou.shape) + 1)
+    rows, cols = linear_sum_assignment(-weight)
+    for i, j in zip(rows, cols, strict=True):
+        if box_match[i, j] or (iou[i, j] > TEXT_MATCH_MIN_IOU and text[i, j] >= TEXT_MATCH_MIN_F1):
+            match[pred_nodes[i].id] = (gold_ids[j], float(iou[i, j]))
+    return match
+
+
 def score_chart(pred: Graph, gold: GoldChart, *, seconds: float = 0.0) -> ChartScore:
     """Compare a parsed graph with the gold chart (see the module docstring for the rules)."""
     gold_ids = [n.id for n in gold.graph.nodes if n.id in gold.boxes]
     pred_nodes = [n for n in pred.nodes if n.bbox is not None]
-    m = np.zeros((len(pred_nodes), len(gold_ids)))
-    for i, pn in enumerate(pred_nodes):
-        for j, gid in enumerate(gold_ids):
-            m[i, j] = _iou(pn.bbox, gold.boxes[gid])
-    match: dict[str, str] = {}
-    tp70 = 0
-    if m.size:
-        rows, cols = linear_sum_assignment(-m)
-        for i, j in zip(rows, cols, strict=True):
-            if m[i, j] >= 0.5:
-                match[pred_nodes[i].id] = gold_ids[j]
-                tp70 += m[i, j] >= 0.7
+    matched = match_nodes(pred_nodes, gold)
+    match = {p: g for p, (g, _iou_) in matched.items()}
+    tp50 = sum(v >= BOX_MATCH_IOU for _g, v in matched.values())
+    tp70 = sum(v >= STRICT_MATCH_IOU for _g, v in matched.values())
     gtext = {n.id: n.text for n in gold.graph.nodes}
     f1s = [word_f1(pn.text, gtext[match[pn.id]]) for pn in pred_nodes if pn.id in match]
-    gold_edges: dict[tuple[str, str], str | None] = {}
-    for e in gold.graph.edges:
-        if e.source != e.target:
-            gold_edges.setdefault((e.source, e.target), e.label)
+    gold_edges = _gold_edges(gold.graph)
     pred_edges: dict[tuple[str | None, str | None], str | None] = {}
     for k, e in enumerate(pred.edges):
         key = (match.get(e.source), match.get(e.target))
@@ -258,12 +358,14 @@ def score_chart(pred: Graph, gold: GoldChart, *, seconds: float = 0.0) -> ChartS
         and labels_right == len(tp)
     )
     texts_right = all(_norm(pn.text) == _norm(gtext[match[pn.id]]) for pn in pred_nodes if pn.id in match)
+    questions = arrow_questions(gold.graph, gold.key)
+    pred_pairs = {(e.source, e.target) for e in pred.edges if e.source != e.target}
     return ChartScore(
         key=gold.key,
         style=gold.style,
         n_gold=len(gold_ids),
         n_pred=len(pred_nodes),
-        tp50=len(match),
+        tp50=int(tp50),
         tp70=int(tp70),
         word_f1_sum=float(sum(f1s)),
         n_words_scored=len(f1s),
@@ -277,11 +379,110 @@ def score_chart(pred: Graph, gold: GoldChart, *, seconds: float = 0.0) -> ChartS
         exact_graph=bool(structure and texts_right),
         seconds=seconds,
         recovered_boxes=gold.recovered,
+        look=dict(gold.look),
+        node_count_exact=len(pred.nodes) == len(gold.graph.nodes),
+        edge_count_exact=len(pred_pairs) == len(gold_edges),
+        no_graph=len(gold.graph.nodes) >= 2 and not pred.nodes,
+        arrow_questions=len(questions),
+        arrow_right=answer_arrows(pred, gold, questions),
     )
+
+
+def _gold_edges(graph: Graph) -> dict[tuple[str, str], str | None]:
+    """Distinct directed gold edges (no self-loops) with the first label of each."""
+    out: dict[tuple[str, str], str | None] = {}
+    for e in graph.edges:
+        if e.source != e.target:
+            out.setdefault((e.source, e.target), e.label)
+    return out
+
+
+def arrow_questions(graph: Graph, key: str) -> list[ArrowQuestion]:
+    """Yes/no questions "does an arrow go from A to B?" about a gold graph, the same for every run.
+
+    One "yes" per distinct gold edge and as many "no" questions (fewer only in graphs too small to
+    have them): about half reversed gold edges whose reverse is not an edge, the rest random pairs of
+    nodes joined by no edge either way, drawn with a generator seeded by ``key``.
+
+    Examples
+    --------
+    >>> from graphsolvers.graph import Edge, Node
+    >>> g = Graph(nodes=[Node(id=c) for c in "ABC"], edges=[Edge(source="A", target="B")])
+    >>> [(q.source, q.target, q.answer) for q in arrow_questions(g, "k")]
+    [('A', 'B', True), ('B', 'A', False)]
+    """
+    gold = list(_gold_edges(graph))
+    edges = set(gold)
+    rng = random.Random(f"arrows:{key}")
+    reversed_ = [(b, a) for a, b in gold if (b, a) not in edges]
+    ids = [n.id for n in graph.nodes]
+    apart = [(u, v) for u in ids for v in ids if u != v and (u, v) not in edges and (v, u) not in edges]
+    rng.shuffle(reversed_)
+    rng.shuffle(apart)
+    k = len(gold)
+    n_rev = min(len(reversed_), (k + 1) // 2)
+    n_apart = min(len(apart), k - n_rev)
+    n_rev = min(len(reversed_), k - n_apart)
+    no = reversed_[:n_rev] + apart[:n_apart]
+    return [ArrowQuestion(a, b, True) for a, b in gold] + [ArrowQuestion(a, b, False) for a, b in no]
+
+
+def answer_arrows(pred: Graph, gold: GoldChart, questions: list[ArrowQuestion]) -> int:
+    """How many ``questions`` the parsed graph answers right, reading it as a person would.
+
+    Each gold node named in a question is looked up in the parsed graph by its text: the parsed node
+    with the best word F1 against the gold text, ties broken by box IoU with the gold box. A gold node
+    whose text matches no parsed node (F1 0) is not found, and a question about it is answered "no".
+    Gold nodes without text are found by box (IoU ≥ 0.5). The answer is "yes" when the parsed graph
+    has an edge between the two nodes found, in that direction.
+
+    Examples
+    --------
+    >>> from graphsolvers.graph import Edge, Node
+    >>> gold_graph = Graph(nodes=[Node(id="A", text="Start"), Node(id="B", text="Stop")],
+    ...                    edges=[Edge(source="A", target="B")])
+    >>> g = GoldChart("k", Path("x.png"), gold_graph, {}, 0)
+    >>> pred = Graph(nodes=[Node(id="1", text="stop"), Node(id="2", text="start")],
+    ...              edges=[Edge(source="2", target="1")])
+    >>> answer_arrows(pred, g, arrow_questions(gold_graph, "k"))
+    2
+    """
+    gtext = {n.id: n.text for n in gold.graph.nodes}
+    found: dict[str, str | None] = {}
+
+    def find(gid: str) -> str | None:
+        if gid not in found:
+            found[gid] = _find_by_text(pred, gtext.get(gid, ""), gold.boxes.get(gid))
+        return found[gid]
+
+    pairs = {(e.source, e.target) for e in pred.edges}
+    right = 0
+    for q in questions:
+        a, b = find(q.source), find(q.target)
+        says_yes = a is not None and b is not None and a != b and (a, b) in pairs
+        right += says_yes == q.answer
+    return right
+
+
+def _find_by_text(pred: Graph, text: str | None, box) -> str | None:
+    if not _words(text):
+        scored = [(_iou(n.bbox, box), n.id) for n in pred.nodes if n.bbox is not None and box is not None]
+        best = max(scored, default=(0.0, None), key=lambda t: t[0])
+        return best[1] if best[0] >= BOX_MATCH_IOU else None
+    best_id, best = None, (0.0, 0.0)
+    for n in pred.nodes:
+        f1 = word_f1(n.text, text)
+        if f1 <= 0:
+            continue
+        overlap = _iou(n.bbox, box) if n.bbox is not None and box is not None else 0.0
+        if (f1, overlap) > best:
+            best_id, best = n.id, (f1, overlap)
+    return best_id
 
 
 def failed_score(gold: GoldChart, error: str, seconds: float) -> ChartScore:
     """The score of a chart the parser raised on: nothing found."""
+    questions = arrow_questions(gold.graph, gold.key)
     return ChartScore(
         key=gold.key,
         style=gold.style,
@@ -291,17 +492,23 @@ def failed_score(gold: GoldChart, error: str, seconds: float) -> ChartScore:
         tp70=0,
         word_f1_sum=0.0,
         n_words_scored=0,
-        edges_gold=len({(e.source, e.target) for e in gold.graph.edges if e.source != e.target}),
+        edges_gold=len(_gold_edges(gold.graph)),
         edges_pred=0,
         edges_tp=0,
         edge_labels_right=0,
-        labelled_gold=sum(1 for e in gold.graph.edges if e.label),
+        labelled_gold=sum(1 for v in _gold_edges(gold.graph).values() if v),
         labelled_right=0,
         exact_structure=False,
         exact_graph=False,
         seconds=seconds,
         error=error,
         recovered_boxes=gold.recovered,
+        look=dict(gold.look),
+        node_count_exact=not gold.graph.nodes,
+        edge_count_exact=not _gold_edges(gold.graph),
+        no_graph=len(gold.graph.nodes) >= 2,
+        arrow_questions=len(questions),
+        arrow_right=sum(not q.answer for q in questions),
     )
 
 
@@ -332,8 +539,35 @@ def evaluate(
         yield score
 
 
-def summarise(scores: list[ChartScore], *, by_style: bool = True) -> ParseSummary:
-    """Micro-averaged figures over ``scores`` (and per colour style)."""
+LOOK_FIGURES = (
+    "charts",
+    "node_count_exact_rate",
+    "node_f1_50",
+    "edge_f1",
+    "edge_label_accuracy",
+    "label_word_f1",
+    "no_graph",
+    "arrow_answer_accuracy",
+)
+"""The figures reported per look value (``no_graph`` is a count of charts, the rest rates)."""
+
+
+def summarise(scores: list[ChartScore], *, by_style: bool = True, by_look: bool = True) -> ParseSummary:
+    """Micro-averaged figures over ``scores``, per colour style and, for charts that record a look,
+    per value of each look factor.
+
+    Examples
+    --------
+    >>> a = ChartScore("a", "s", 2, 2, 2, 2, 2.0, 2, 1, 1, 1, 1, 0, 0, True, True, 1.0, look={"page": "white"},
+    ...                node_count_exact=True, edge_count_exact=True, arrow_questions=2, arrow_right=2)
+    >>> b = ChartScore("b", "s", 2, 0, 0, 0, 0.0, 0, 1, 0, 0, 0, 0, 0, False, False, 1.0, look={"page": "black"},
+    ...                no_graph=True, arrow_questions=2, arrow_right=1)
+    >>> s = summarise([a, b])
+    >>> s.counts_exact_rate, s.no_graph_charts, s.arrow_answer_accuracy
+    (0.5, 1, 0.75)
+    >>> s.by_look["page"]["black"]["edge_f1"], s.by_look["page"]["white"]["edge_f1"]
+    (0.0, 1.0)
+    """
     n = len(scores)
     numeric = [k for k, v in asdict(scores[0]).items() if isinstance(v, int | float)] if scores else []
     s = {k: sum(getattr(c, k) for c in scores) for k in numeric}
@@ -354,6 +588,14 @@ def summarise(scores: list[ChartScore], *, by_style: bool = True) -> ParseSummar
                 "edge_label_accuracy": sub.edge_label_accuracy,
                 "exact_graph_rate": sub.exact_graph_rate,
             }
+    looks: dict[str, dict[str, dict[str, float]]] = {}
+    if by_look:
+        for factor in _look_factors(scores):
+            looks[factor] = {}
+            for value in sorted({c.look[factor] for c in scores if factor in c.look}):
+                sub = summarise([c for c in scores if c.look.get(factor) == value], by_style=False, by_look=False)
+                figures = {**sub.model_dump(), "no_graph": sub.no_graph_charts}
+                looks[factor][value] = {k: float(figures[k]) for k in LOOK_FIGURES}
     return ParseSummary(
         charts=n,
         failed=sum(c.error is not None for c in scores),
@@ -372,8 +614,71 @@ def summarise(scores: list[ChartScore], *, by_style: bool = True) -> ParseSummar
         seconds_p50=float(np.percentile(secs, 50)),
         seconds_p95=float(np.percentile(secs, 95)),
         recovered_gold_boxes=int(tot("recovered_boxes")),
+        node_count_exact_rate=_div(sum(c.node_count_exact for c in scores), n),
+        counts_exact_rate=_div(sum(c.node_count_exact and c.edge_count_exact for c in scores), n),
+        no_graph_charts=sum(c.no_graph for c in scores),
+        arrow_answer_accuracy=_div(tot("arrow_right"), tot("arrow_questions")),
         by_style=styles,
+        by_look=looks,
     )
+
+
+def _look_factors(scores: list[ChartScore]) -> list[str]:
+    """The look factors the charts record, in first-seen order."""
+    seen: dict[str, None] = {}
+    for c in scores:
+        seen.update(dict.fromkeys(c.look))
+    return list(seen)
+
+
+def look_warning(figures: dict[str, float]) -> str:
+    """:data:`WARN_MARK` for a look value with edge F1 below :data:`WARN_EDGE_F1` or fewer than
+    :data:`WARN_MIN_CHARTS` charts, else ``""``.
+
+    Examples
+    --------
+    >>> look_warning({"charts": 40, "edge_f1": 0.95}), look_warning({"charts": 12, "edge_f1": 0.99})
+    ('', '⚠')
+    """
+    return WARN_MARK if figures["edge_f1"] < WARN_EDGE_F1 or figures["charts"] < WARN_MIN_CHARTS else ""
+
+
+def look_text(summary: ParseSummary) -> list[str]:
+    """Plain-text lines: per look factor, one row per value with the :data:`LOOK_FIGURES`, marked by
+    :func:`look_warning` (what ``flowpath eval-parse`` prints). Empty when no chart recorded a look."""
+    if not summary.by_look:
+        return []
+    lines = [f"{WARN_MARK}: edge F1 below {WARN_EDGE_F1:.2f} or fewer than {WARN_MIN_CHARTS} charts"]
+    cols = ("charts", "count=", "node F1", "edge F1", "e-label", "word F1", "no graph", "arrows")
+    for factor, values in summary.by_look.items():
+        width = max(len(factor), *(len(v) for v in values)) + 2
+        lines.append(f"look {factor:<{width - 3}}" + "".join(f"{c:>9}" for c in cols))
+        for value, v in values.items():
+            row = [f"{int(v['charts'])}"] + [
+                f"{v[k]:.3f}"
+                for k in ("node_count_exact_rate", "node_f1_50", "edge_f1", "edge_label_accuracy", "label_word_f1")
+            ]
+            row += [f"{int(v['no_graph'])}", f"{v['arrow_answer_accuracy']:.3f}"]
+            mark = look_warning(v)
+            lines.append(f"  {value:<{width}}" + "".join(f"{x:>9}" for x in row) + (f"  {mark}" if mark else ""))
+    return lines
+
+
+def look_tables(summary: ParseSummary) -> list[str]:
+    """Markdown lines: one table per look factor (value, charts and the :data:`LOOK_FIGURES`), values
+    marked by :func:`look_warning`. Empty when no chart recorded a look."""
+    lines: list[str] = []
+    header = "| {} | charts | node count exact | node F1 | edge F1 | edge-label acc | word F1 | no graph | arrow acc |"
+    for factor, values in summary.by_look.items():
+        lines += ["", f"### {factor}", "", header.format(factor), "|---|---|---|---|---|---|---|---|---|"]
+        for value, v in values.items():
+            mark = look_warning(v)
+            lines.append(
+                f"| {value}{' ' + mark if mark else ''} | {int(v['charts'])} | {v['node_count_exact_rate']:.3f} "
+                f"| {v['node_f1_50']:.3f} | {v['edge_f1']:.3f} | {v['edge_label_accuracy']:.3f} "
+                f"| {v['label_word_f1']:.3f} | {int(v['no_graph'])} | {v['arrow_answer_accuracy']:.3f} |"
+            )
+    return lines
 
 
 _DIRECTIONS = {"TD", "TB", "LR", "BT", "RL"}
@@ -428,10 +733,14 @@ def markdown_report(
         "labelled_edge_accuracy",
         "exact_structure_rate",
         "exact_graph_rate",
+        "node_count_exact_rate",
+        "counts_exact_rate",
+        "arrow_answer_accuracy",
         "seconds_p50",
         "seconds_p95",
     ):
         lines.append(f"| {name} | {getattr(summary, name):.3f} |")
+    lines.append(f"| no_graph_charts | {summary.no_graph_charts} |")
     if summary.by_style:
         lines += [
             "",
@@ -445,6 +754,14 @@ def markdown_report(
                 f"| {st} | {int(v['charts'])} | {v['node_f1_50']:.3f} | {v['label_word_f1']:.3f} | {v['edge_f1']:.3f} "
                 f"| {v['edge_label_accuracy']:.3f} | {v['exact_graph_rate']:.3f} |"
             )
+    if summary.by_look:
+        lines += [
+            "",
+            "## By look",
+            "",
+            f"{WARN_MARK} marks values with edge F1 below {WARN_EDGE_F1:.2f} or fewer than {WARN_MIN_CHARTS} charts.",
+            *look_tables(summary),
+        ]
     ranked = sorted(scores, key=lambda c: (c.edge_f1 + c.node_f1, c.key))[:worst]
     lines += [
         "",

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
 
 from flowpath.bench.gold import is_degenerate, load_gold_boxes, svg_node_boxes
-from flowpath.bench.parse_eval import evaluate, load_charts, score_chart, summarise, word_f1
+from flowpath.bench.parse_eval import (
+    ArrowQuestion,
+    ChartScore,
+    GoldChart,
+    answer_arrows,
+    arrow_questions,
+    evaluate,
+    failed_score,
+    load_charts,
+    look_text,
+    markdown_report,
+    score_chart,
+    summarise,
+    word_f1,
+)
 from flowpath.errors import DataError
 from flowpath.vision import parse_image
 from graphsolvers.graph import Edge, Graph, Node
@@ -95,3 +110,113 @@ def test_parser_on_twenty_dev_charts(feb_dev):
     assert summary.failed == 0
     assert summary.node_f1_50 >= 0.97
     assert summary.edge_f1 >= 0.93
+
+
+# ------------------------------------------------------------ per-look figures, arrows, text matching (issue #8)
+
+
+def _score(key, look, *, n_pred, tp, edges_tp, no_graph=False, arrows=(4, 4), counts=(True, True)):
+    """A hand-made score of a chart with 4 gold nodes and 3 gold edges."""
+    return ChartScore(
+        key=key, style="", n_gold=4, n_pred=n_pred, tp50=tp, tp70=tp, word_f1_sum=float(tp), n_words_scored=tp,
+        edges_gold=3, edges_pred=edges_tp, edges_tp=edges_tp, edge_labels_right=edges_tp, labelled_gold=0,
+        labelled_right=0, exact_structure=False, exact_graph=False, seconds=0.1, look=look,
+        node_count_exact=counts[0], edge_count_exact=counts[1], no_graph=no_graph,
+        arrow_questions=arrows[0], arrow_right=arrows[1],
+    )  # fmt: skip
+
+
+def test_by_look_figures_on_hand_made_scores():
+    scores = [
+        _score("a", {"page": "white", "links": "solid"}, n_pred=4, tp=4, edges_tp=3),
+        _score("b", {"page": "white", "links": "thick"}, n_pred=4, tp=4, edges_tp=1, counts=(True, False),
+               arrows=(6, 4)),
+        _score("c", {"page": "black", "links": "thick"}, n_pred=0, tp=0, edges_tp=0, no_graph=True,
+               counts=(False, False), arrows=(6, 3)),
+    ]  # fmt: skip
+    s = summarise(scores)
+    assert (s.node_count_exact_rate, s.counts_exact_rate, s.no_graph_charts) == (2 / 3, 1 / 3, 1)
+    assert s.arrow_answer_accuracy == pytest.approx(11 / 16)
+    white, black = s.by_look["page"]["white"], s.by_look["page"]["black"]
+    assert (white["charts"], white["node_f1_50"], white["edge_f1"]) == (2, 1.0, 2 * 4 / (4 + 6))
+    assert (black["charts"], black["no_graph"], black["edge_f1"], black["arrow_answer_accuracy"]) == (1, 1, 0, 0.5)
+    assert s.by_look["links"]["thick"]["node_count_exact_rate"] == 0.5
+    assert list(s.by_look) == ["page", "links"]
+    report = markdown_report(s, scores, overlays={})
+    assert "## By look" in report and "### links" in report
+    assert "| solid ⚠ | 1 |" in report  # too few charts
+    text = "\n".join(look_text(s))
+    assert "look page" in text and "⚠" in text
+    assert summarise([_score("d", {}, n_pred=4, tp=4, edges_tp=3)]).by_look == {}  # sets without looks
+
+
+def _chain(ids: str, texts: list[str], boxes: dict | None = None) -> Graph:
+    return Graph(
+        nodes=[Node(id=i, text=t, bbox=(boxes or {}).get(i)) for i, t in zip(ids, texts, strict=True)],
+        edges=[Edge(source=a, target=b) for a, b in itertools.pairwise(ids)],
+    )
+
+
+def test_arrow_questions_are_balanced_deterministic_and_answered_by_text():
+    texts = ["Start", "Check oil", "Add oil", "Stop"]
+    boxes = {c: (0, 40 * k, 80, 40 * k + 30) for k, c in enumerate("ABCD")}
+    gold = GoldChart(key="k1", image=None, graph=_chain("ABCD", texts), boxes=boxes, recovered=0)
+    qs = arrow_questions(gold.graph, "k1")
+    assert qs == arrow_questions(gold.graph, "k1")
+    assert [q.answer for q in qs] == [True] * 3 + [False] * 3
+    gold_pairs = {(e.source, e.target) for e in gold.graph.edges}
+    assert all(((q.source, q.target) in gold_pairs) == q.answer for q in qs)
+    # the parser reads the same chart with other ids, in another order, and one edge reversed (C -> B)
+    pred = Graph(
+        nodes=[Node(id=str(k), text=t.upper()) for k, t in enumerate(reversed(texts))],
+        edges=[Edge(source="3", target="2"), Edge(source="1", target="2"), Edge(source="1", target="0")],
+    )
+    assert answer_arrows(pred, gold, qs) == 6 - 1 - (ArrowQuestion("C", "B", False) in qs)
+    hand = [ArrowQuestion("A", "B", True), ArrowQuestion("B", "C", True), ArrowQuestion("C", "B", False)]
+    assert answer_arrows(pred, gold, hand) == 1
+    # a gold node whose text matches nothing is not found: every question about it is answered "no"
+    renamed = pred.model_copy(update={"nodes": [Node(id="0", text="Halt"), *pred.nodes[1:]]})  # was "Stop" (D)
+    assert answer_arrows(renamed, gold, [ArrowQuestion("C", "D", True), ArrowQuestion("D", "C", False)]) == 1
+    sc = score_chart(pred, gold)
+    assert (sc.arrow_questions, sc.arrow_right) == (6, answer_arrows(pred, gold, qs))
+    failed = failed_score(gold, "boom", 0.0)
+    assert (failed.no_graph, failed.arrow_questions, failed.arrow_right) == (True, 6, 3)
+
+
+def test_text_matching_rescues_a_node_whose_box_is_off():
+    gold = GoldChart(
+        key="k2",
+        image=None,
+        graph=_chain("AB", ["Check the oil level", ""]),
+        boxes={"A": (0, 0, 100, 40), "B": (0, 100, 100, 140)},
+        recovered=0,
+    )
+    off = (0, 0, 100, 40 / 0.3)  # IoU 0.3 with A's box
+    good_b = (0, 100, 100, 140)
+    pred = _chain("pq", ["check the oil level", ""], {"p": off, "q": good_b})
+    sc = score_chart(pred, gold)
+    assert (sc.tp50, sc.n_words_scored, sc.edges_tp, sc.exact_structure) == (1, 2, 1, True)  # matched, not @0.5
+    wrong_text = _chain("pq", ["Drain the tank", ""], {"p": off, "q": good_b})
+    assert (score_chart(wrong_text, gold).n_words_scored, score_chart(wrong_text, gold).edges_tp) == (1, 0)
+    far = _chain("pq", ["Check the oil level", ""], {"p": (0, 35, 100, 75), "q": good_b})  # IoU 0.06
+    assert score_chart(far, gold).edges_tp == 0
+    unlabelled = _chain("pq", ["Check the oil level", ""], {"p": (0, 0, 100, 40), "q": (0, 100, 100, 100 + 40 / 0.3)})
+    assert score_chart(unlabelled, gold).n_words_scored == 1  # no text to agree on: box only
+
+
+def test_text_matching_never_costs_a_box_match():
+    gold = GoldChart(
+        key="k3",
+        image=None,
+        graph=Graph(nodes=[Node(id="A", text="Send invoice"), Node(id="B", text="Pay supplier")]),
+        boxes={"A": (0, 0, 100, 40), "B": (0, 30, 100, 70)},
+        recovered=0,
+    )
+    # p overlaps A well with other words; q says A's words but overlaps A only a little and B well
+    pred = Graph(
+        nodes=[
+            Node(id="p", text="Pay supplier", bbox=(0, 0, 100, 40)),
+            Node(id="q", text="Send invoice", bbox=(0, 28, 100, 70)),
+        ]
+    )
+    assert score_chart(pred, gold).tp50 == 2
