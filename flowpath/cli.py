@@ -186,16 +186,47 @@ def build_parser() -> argparse.ArgumentParser:
     syn = sub.add_parser(
         "synth",
         help="generate random rendered flowcharts with exact ground truth",
-        description="Write random flowcharts rendered with mermaidx (4 themes, TD/LR/BT/RL), some degraded "
-        "(JPEG, blur, noise, rotation, perspective, downscale), in the layout eval-parse reads.",
+        description="Write random flowcharts with their exact graphs and node boxes, in the layout eval-parse "
+        "reads. --looks picks what they look like:\n"
+        "  classic  mermaidx in 4 themes on their own page colour, TD/LR/BT/RL, scale 1-2, about 30% drawn by "
+        "Graphviz;\n"
+        "           --degraded of them get 1-3 of JPEG, blur, noise, rotation, perspective, downscale "
+        "(the default)\n"
+        "  zoo      any look: mermaid (3/4; themes default/forest/neutral/dark or base with random colours) or "
+        "Graphviz,\n"
+        "           named page colours (white to near-black; connectors at least 1.5:1 against the page), "
+        "any direction,\n"
+        "           scale 0.5-1.5, solid/dotted/thick/mixed links, curved/straight/elbow routing, half with "
+        "1-3 extra\n"
+        "           crossing edges, half JPEG (quality 50-95, written as chart.jpg), a quarter mildly blurred "
+        "or rotated\n"
+        "  small    another renderer's small JPEGs: height 200-500 px, always JPEG (quality 50-90), coloured "
+        "or grey pages,\n"
+        "           mostly LR, dotted and thick links, mostly with crossing edges; both renderers\n"
+        "Zoo and small charts record their look in dataset.json; eval-parse reports every figure per look.",
+        epilog="Examples:\n  flowpath synth --out /tmp/zoo --n 200 --looks zoo --nodes 5 20\n"
+        "  flowpath synth --out /tmp/small --n 200 --looks small --nodes 4 12",
+        formatter_class=HelpFormatter,
     )
     syn.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
     syn.add_argument("--n", type=int, default=50, help="number of charts (default 50)")
-    syn.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    syn.add_argument("--degraded", type=float, default=0.5, help="fraction of degraded charts (default 0.5)")
+    syn.add_argument("--seed", type=int, default=0, help="random seed; chart i uses seed*100003+i (default 0)")
+    syn.add_argument(
+        "--looks",
+        default="classic",
+        metavar="PRESET",
+        help="what the charts look like: classic, zoo or small (see above; default classic)",
+    )
+    syn.add_argument("--degraded", type=float, default=0.5, help="classic: fraction of degraded charts (default 0.5)")
     syn.add_argument("--nodes", type=int, nargs=2, default=(5, 45), metavar=("MIN", "MAX"), help="node count range")
-    syn.add_argument("--no-noise", action="store_true", help="leave out the noise degradation (smaller PNGs)")
-    syn.add_argument("--graphviz", type=float, default=0.3, help="fraction drawn by Graphviz dot (default 0.3)")
+    syn.add_argument("--no-noise", action="store_true", help="classic: leave out the noise degradation (smaller PNGs)")
+    syn.add_argument(
+        "--graphviz",
+        type=float,
+        default=0.3,
+        help="classic: fraction drawn by Graphviz dot (default 0.3); zoo/small: 0 leaves Graphviz out, any "
+        "other value keeps the preset's share",
+    )
     syn.set_defaults(func=_synth)
     _add_tool_commands(sub)
     return parser
@@ -721,7 +752,10 @@ def _synth(args: argparse.Namespace) -> int:
 
     from flowpath.errors import InputError
     from flowpath.synth import DEGRADATIONS, write_dataset
+    from flowpath.synth.looks import LOOK_PRESETS
 
+    if args.looks not in LOOK_PRESETS:
+        raise InputError(f"--looks must be one of {', '.join(LOOK_PRESETS)}, got {args.looks!r}")
     for name in ("degraded", "graphviz"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             raise InputError(f"--{name} must be in [0, 1], got {getattr(args, name)}")
@@ -738,9 +772,10 @@ def _synth(args: argparse.Namespace) -> int:
             max_nodes=args.nodes[1],
             degradations=kinds,
             graphviz=args.graphviz,
+            looks=args.looks,
             progress=bar.update,
         )
-    print(f"wrote {args.n} charts to {args.out}")
+    print(f"wrote {args.n} {args.looks} charts to {args.out}")
     return 0
 
 

@@ -77,8 +77,9 @@ def load_items(folder: Path, *, limit: int | None = None) -> list[BenchItem]:
 
 
 def chart_image(folder: Path, key: str) -> Path:
-    """The image of chart ``key``: ``images/<key>/original.png`` in FlowExplainBench, ``chart.png`` in our
-    synthetic sets (``flowpath synth``); the FlowExplainBench name when neither exists.
+    """The image of chart ``key``: ``images/<key>/original.png`` in FlowExplainBench, ``chart.png`` (or
+    ``chart.jpg`` for JPEG looks) in our synthetic sets (``flowpath synth``); the FlowExplainBench name
+    when none exists.
 
     Examples
     --------
@@ -86,4 +87,6 @@ def chart_image(folder: Path, key: str) -> Path:
     'chart.png'
     """
     chart = folder / "images" / key
-    return next((chart / n for n in ("original.png", "chart.png") if (chart / n).is_file()), chart / "original.png")
+    return next(
+        (chart / n for n in ("original.png", "chart.png", "chart.jpg") if (chart / n).is_file()), chart / "original.png"
+    )

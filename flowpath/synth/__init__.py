@@ -1,4 +1,5 @@
-"""Random, realistic flowcharts with exact ground truth, rendered with mermaidx and degraded like scans.
+"""Random, realistic flowcharts with exact ground truth, rendered with mermaidx or Graphviz in a classic
+set of looks (degraded like scans) or in any look (:mod:`flowpath.synth.looks`).
 
 >>> from flowpath.synth import random_flowchart
 >>> g = random_flowchart(seed=3, n_nodes=8)
@@ -8,15 +9,21 @@
 
 from flowpath.synth.degrade import DEGRADATIONS, degrade
 from flowpath.synth.generator import DOMAINS, random_flowchart
-from flowpath.synth.render import THEMES, RenderedChart, render_chart, write_dataset
+from flowpath.synth.looks import LOOK_PRESETS, Look, random_look, wcag_contrast
+from flowpath.synth.render import THEMES, RenderedChart, render_chart, render_look, write_dataset
 
 __all__ = [
     "DEGRADATIONS",
     "DOMAINS",
+    "LOOK_PRESETS",
     "THEMES",
+    "Look",
     "RenderedChart",
     "degrade",
     "random_flowchart",
+    "random_look",
     "render_chart",
+    "render_look",
+    "wcag_contrast",
     "write_dataset",
 ]

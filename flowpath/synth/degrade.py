@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 
 import cv2
 import numpy as np
@@ -14,15 +15,32 @@ Box = tuple[float, float, float, float]
 DEGRADATIONS = ("jpeg", "blur", "noise", "rotate", "perspective", "downscale")
 """Names accepted by :func:`degrade`."""
 
+RANGES: dict[str, tuple[float, float]] = {
+    "jpeg": (30, 90),
+    "blur": (0.5, 1.2),
+    "noise": (3, 10),
+    "rotate": (-5, 5),
+    "perspective": (0, 0.03),
+    "downscale": (0.5, 0.9),
+}
+"""Default strength range of each degradation: JPEG quality, blur σ (px), noise σ (grey levels),
+rotation (degrees), perspective corner shift (fraction of the size, either way), downscale factor. These
+are the scan-like strengths of the classic synthetic sets; the look zoo passes milder ones."""
+
 
 def degrade(
-    img: np.ndarray, boxes: dict[str, Box], kinds: list[str], *, seed: int
+    img: np.ndarray,
+    boxes: dict[str, Box],
+    kinds: list[str],
+    *,
+    seed: int,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> tuple[np.ndarray, dict[str, Box], str]:
     """Apply the named degradations in order, with random strengths from ``seed``.
 
-    Strengths: JPEG quality 30–90, Gaussian blur σ 0.5–1.2, noise σ 3–10, rotation up to 5°,
-    perspective corners moved up to 3 % of the size, downscale to 50–90 %. Boxes become the
-    axis-aligned boxes of their moved corners.
+    Strengths (defaults in :data:`RANGES`, each replaced by ``ranges[kind]`` when given): JPEG quality
+    30–90, Gaussian blur σ 0.5–1.2, noise σ 3–10, rotation up to 5°, perspective corners moved up to
+    3 % of the size, downscale to 50–90 %. Boxes become the axis-aligned boxes of their moved corners.
 
     Returns
     -------
@@ -38,25 +56,28 @@ def degrade(
     """
     rng = random.Random(seed)
     steps = []
+    if unknown := set(ranges or {}) - set(DEGRADATIONS):
+        raise ValueError(f"unknown degradation {sorted(unknown)} in ranges; choose from {', '.join(DEGRADATIONS)}")
+    span = {**RANGES, **(ranges or {})}
     for kind in kinds:
         if kind not in DEGRADATIONS:
             raise ValueError(f"unknown degradation {kind!r}; choose from {', '.join(DEGRADATIONS)}")
         if kind == "jpeg":
-            q = rng.randint(30, 90)
+            q = rng.randint(*(int(v) for v in span["jpeg"]))
             _ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
             img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
             steps.append(f"jpeg({q})")
         elif kind == "blur":
-            sigma = rng.uniform(0.5, 1.2)
+            sigma = rng.uniform(*span["blur"])
             img = cv2.GaussianBlur(img, (0, 0), sigma)
             steps.append(f"blur({sigma:.1f})")
         elif kind == "noise":
-            sigma = rng.uniform(3, 10)
+            sigma = rng.uniform(*span["noise"])
             noise = np.random.default_rng(seed).normal(0, sigma, img.shape)
             img = np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
             steps.append(f"noise({sigma:.0f})")
         elif kind == "rotate":
-            angle = rng.uniform(-5, 5)
+            angle = rng.uniform(*span["rotate"])
             h, w = img.shape[:2]
             m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
             cos, sin = abs(m[0, 0]), abs(m[0, 1])
@@ -73,18 +94,26 @@ def degrade(
             boxes = {k: (b[0] + pad_x, b[1] + pad_y, b[2] + pad_x, b[3] + pad_y) for k, b in boxes.items()}
             h, w = img.shape[:2]
             src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-            jit = np.float32([[rng.uniform(-1, 1) * 0.03 * w, rng.uniform(-1, 1) * 0.03 * h] for _ in range(4)])
+            lo, hi = span["perspective"]
+            jit = np.float32([[_shift(rng, lo, hi) * w, _shift(rng, lo, hi) * h] for _ in range(4)])
             m = cv2.getPerspectiveTransform(src, src + jit)
             img = cv2.warpPerspective(img, m, (w, h), borderValue=_page(img))
             boxes = {k: _moved(b, lambda p, m=m: cv2.perspectiveTransform(p[None], m)[0]) for k, b in boxes.items()}
             steps.append("perspective")
         elif kind == "downscale":
-            f = rng.uniform(0.5, 0.9)
+            f = rng.uniform(*span["downscale"])
             h, w = img.shape[:2]
             img = cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
             boxes = {k: tuple(v * f for v in b) for k, b in boxes.items()}
             steps.append(f"downscale({f:.2f})")
     return img, boxes, " ".join(steps)
+
+
+def _shift(rng: random.Random, lo: float, hi: float) -> float:
+    """A signed shift whose size is in ``[lo, hi]`` (with the default (0, hi): uniform in ±hi, as before)."""
+    if lo == 0:
+        return rng.uniform(-1, 1) * hi
+    return rng.choice((-1, 1)) * rng.uniform(lo, hi)
 
 
 def _page(img: np.ndarray) -> tuple[int, int, int]:
