@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -78,13 +79,27 @@ def parse_image(
     [('n1', 'n2')]
     """
     img = load_image(image, max_pixels=max_pixels)
+    return _parse(img, _name(image), ocr=ocr, max_pixels=max_pixels)
+
+
+MIN_LINE_HEIGHT = 14.0
+"""Text lines lower than this (pixels, the median over the chart) mark a chart drawn too small to
+trace and read as it is: a 1.5 : 1 line two pixels wide, an arrowhead of a dozen pixels. Mermaid at
+scale 1 sets 13-16, FlowExplainBench charts 16-31."""
+TARGET_LINE_HEIGHT = 20.0
+"""Median text-line height a chart drawn too small is enlarged to (bicubic)."""
+MAX_UPSCALE = 4.0
+
+
+def _parse(img: np.ndarray, name: str, *, ocr: bool, max_pixels: int, upscaled: bool = False) -> Graph:
+    """The graph of the BGR image ``img``, enlarged first when its text is small (see :data:`MIN_LINE_HEIGHT`)."""
     scene = analyse_scene(img)
     coverage = float(scene.foreground.mean())
     if coverage < 1e-4:
-        raise NoFlowchartError(f"{_name(image)}: blank image (no drawing on the background)")
+        raise NoFlowchartError(f"{name}: blank image (no drawing on the background)")
     if coverage > 0.6:
         raise NoFlowchartError(
-            f"{_name(image)}: no flowchart found ({coverage:.0%} of the image differs from its background colour; "
+            f"{name}: no flowchart found ({coverage:.0%} of the image differs from its background colour; "
             "a flowchart is shapes and lines on a plain background)"
         )
     regions = find_regions(scene)
@@ -93,17 +108,29 @@ def parse_image(
     for i, r in enumerate(regions):
         r.lines, fills[i] = text_lines(img, r.mask, r.bbox[:2], stroke=s)
     line_h = _typical_line_height(regions)
+    factor = min(MAX_UPSCALE, TARGET_LINE_HEIGHT / line_h, (max_pixels / img.shape[0] / img.shape[1]) ** 0.5)
+    if not upscaled and line_h < MIN_LINE_HEIGHT and factor > 1.2:
+        big = cv2.resize(img, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+        logger.debug("%s: text lines %.0f px high; parsing at %.2f times the size", name, line_h, factor)
+        graph = _parse(big, name, ocr=ocr, max_pixels=max_pixels, upscaled=True)
+        return _rescaled(graph, big.shape[1] / img.shape[1], img.shape)
     for i, r in enumerate(regions):
-        r.is_label = (
-            r.filled and _hugs_text(r, line_h) and not _has_border(img, r, fills[i], scene.background, stroke=s)
-        )
+        if not r.filled or _has_border(img, r, fills[i], scene.background, stroke=s):
+            continue
+        r.is_label = _hugs_text(r, line_h)
+        if not r.is_label and _text_at_sides(r, s):
+            # a label box may clip its text at its sides (sized for another font), which the border
+            # margin cut off: judge it by its text read edge to edge
+            r.is_label = _hugs_text(
+                replace(r, lines=text_lines(img, r.mask, r.bbox[:2], stroke=s, border=False)[0]), line_h
+            )
     for i, r in enumerate(regions):
         if r.is_label:  # read label boxes edge to edge
             r.lines, fills[i] = text_lines(img, r.mask, r.bbox[:2], stroke=s, border=False)
     nodes = [r for r in regions if not r.is_label]
     labels = [r for r in regions if r.is_label]
     if not nodes:
-        raise NoFlowchartError(f"{_name(image)}: no flowchart found (no node shapes in the image)")
+        raise NoFlowchartError(f"{name}: no flowchart found (no node shapes in the image)")
     labels += _free_labels(scene, nodes, labels, line_h)
     if ocr:
         _read_texts(img, nodes + labels, fills={id(r): fills.get(i) for i, r in enumerate(regions)}, stroke=s)
@@ -138,6 +165,16 @@ def _near_other(c, regions: list[Region], gap: int) -> bool:
     return False
 
 
+def _rescaled(graph: Graph, factor: float, shape: tuple) -> Graph:
+    """``graph`` parsed from an image enlarged ``factor`` times, in the original image's pixels."""
+    nodes = [n.model_copy(update={"bbox": tuple(round(v / factor, 1) for v in n.bbox)}) for n in graph.nodes]
+    edges = []
+    for e in graph.edges:
+        poly = [[round(x / factor, 1), round(y / factor, 1)] for x, y in e.attrs.get("polyline", [])]
+        edges.append(e.model_copy(update={"attrs": {**e.attrs, "polyline": poly}}))
+    return Graph(nodes=nodes, edges=edges, attrs={**graph.attrs, "image_size": [int(shape[1]), int(shape[0])]})
+
+
 def _name(image: object) -> str:
     return str(image) if not isinstance(image, np.ndarray) else f"array {image.shape}"
 
@@ -166,6 +203,14 @@ def _hugs_text(r: Region, line_h: float) -> bool:
     return top + bottom <= HUG * unit and max(left, right) <= 2.5 * unit
 
 
+def _text_at_sides(r: Region, stroke: int) -> bool:
+    """Whether the text read inside ``r``'s border margin reaches that margin on the left or right."""
+    margin = max(3, 2 * stroke + 1)
+    return bool(r.lines) and (
+        min(b[0] for b in r.lines) - r.bbox[0] <= margin or r.bbox[2] - max(b[2] for b in r.lines) <= margin
+    )
+
+
 HUG = 1.45
 """Most padding above and below the text, in line heights, of an edge-label box. Measured on boxes
 without a border: FlowExplainBench dev label boxes 0.9-1.4 (mostly 1.0-1.2), mermaidx ones up to
@@ -178,11 +223,11 @@ def _has_border(
     """Whether the shape is outlined (nodes often are, label boxes never).
 
     Looks at the two outermost pixels of the shape, and where half the chart's ``stroke`` is more, at
-    that many: a blur spreads a light halo outside an outline's dark core. Either most of them are
-    unlike the fill (a border at least as wide as that), or a fair share (``THIN_BORDER``) are unlike
-    both the fill and the background and every blend of the two: a thin dark line, as Graphviz
-    draws, antialiased. A label box's rim holds only its fill blending into the background, and the
-    connector crossing it.
+    that many: a blur spreads a light halo outside an outline's dark core. A fair share
+    (``THIN_BORDER``) of them unlike the fill and unlike every blend of fill and background
+    (:data:`BLEND_TOL`) makes a border: a line of its own colour, however thin (Graphviz draws one pixel, antialiased).
+    A label box's rim holds only its fill blending into the page, on a light page or a dark one, and
+    the connector crossing it.
     """
     x1, y1, x2, y2 = r.bbox
     crop = img[y1:y2, x1:x2]
@@ -193,12 +238,17 @@ def _has_border(
         if not ring.any():
             return False
         px = crop[ring].astype(np.float32) - fill
-        if float((np.abs(px).max(axis=1) > contrast).mean()) > 0.5:
-            return True
         t = np.clip(px @ span / max(float(span @ span), 1.0), 0.0, 1.0)
-        if float((np.abs(px - t[:, None] * span).max(axis=1) > contrast).mean()) > THIN_BORDER:
+        unlike = (np.abs(px).max(axis=1) > contrast) & (np.abs(px - t[:, None] * span).max(axis=1) > BLEND_TOL)
+        if float(unlike.mean()) > THIN_BORDER:
             return True
     return False
+
+
+BLEND_TOL = 24
+"""Largest colour distance from the nearest blend of fill and page at which a rim pixel is still
+taken for that blend (antialiasing, JPEG noise): a purple outline between a lavender fill and a
+black page lies 50 levels off that line, and a label box's rim a few."""
 
 
 THIN_BORDER = 0.18

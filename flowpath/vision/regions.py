@@ -58,15 +58,72 @@ class Scene:
     stroke: int
 
 
-def analyse_scene(img: np.ndarray, *, tol: int = 14) -> Scene:
-    """Background colour (the commonest border colour), foreground mask and typical stroke width."""
+def analyse_scene(img: np.ndarray, *, tol: float | None = None) -> Scene:
+    """Background colour (the commonest border colour), foreground mask and typical stroke width.
+
+    ``tol`` is the smallest colour distance from the page that counts as ink; by default
+    :func:`page_tolerance` of the page colour, raised above the page's own noise.
+    """
     border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]]).reshape(-1, 3)
     quant = (border // 8).astype(np.int32)
     keys = quant[:, 0] * 1024 + quant[:, 1] * 32 + quant[:, 2]
     common = np.bincount(keys).argmax()
     background = np.median(border[keys == common], axis=0).astype(np.int16)
+    if tol is None:
+        tol = page_tolerance(background)
     foreground = _foreground(img, background, tol)
     return Scene(image=img, background=background, foreground=foreground, stroke=_stroke_width(foreground))
+
+
+INK_TOL = 14.0
+"""Colour distance from a white page above which a pixel is ink (after light smoothing): a third of
+the smallest step a reader still sees against white (:data:`MIN_CONTRAST`), which keeps the
+antialiased rims of lines out of the foreground and faint lines in it."""
+MIN_CONTRAST = 1.5
+"""Smallest WCAG contrast ratio between connectors and the page that the parser is built to read."""
+
+
+def page_tolerance(background: np.ndarray) -> float:
+    """The ink tolerance for a page colour: :data:`INK_TOL` scaled by how far (in 8-bit steps) the
+    nearest colour with :data:`MIN_CONTRAST` against the page lies, relative to a white page.
+
+    Against white that step is 44 levels; against a dark or mid-grey page a 1.5 : 1 line is only
+    26-34 levels away, and a fixed tolerance would lose it once the smoothing spreads a thin line.
+
+    Examples
+    --------
+    >>> [round(page_tolerance(np.array([v, v, v])), 1) for v in (255, 154, 17)]
+    [14.0, 9.8, 10.8]
+    """
+    step = _contrast_step(background)
+    return INK_TOL * step / _contrast_step(np.array([255, 255, 255]))
+
+
+def _contrast_step(colour: np.ndarray) -> float:
+    """8-bit grey levels from ``colour`` (BGR) to the nearest grey with :data:`MIN_CONTRAST` against it."""
+    lum = _luminance(colour)
+    steps = []
+    darker = (lum + 0.05) / MIN_CONTRAST - 0.05
+    lighter = MIN_CONTRAST * (lum + 0.05) - 0.05
+    grey = _grey_level(lum)
+    if darker >= 0:
+        steps.append(grey - _grey_level(darker))
+    if lighter <= 1:
+        steps.append(_grey_level(lighter) - grey)
+    return float(min(steps))
+
+
+def _luminance(colour: np.ndarray) -> float:
+    """WCAG relative luminance of a BGR colour."""
+    c = np.asarray(colour, float) / 255.0
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(lin @ np.array([0.0722, 0.7152, 0.2126]))
+
+
+def _grey_level(lum: float) -> float:
+    """The 8-bit sRGB grey level of relative luminance ``lum``."""
+    c = 12.92 * lum if lum <= 0.0031308 else 1.055 * lum ** (1 / 2.4) - 0.055
+    return 255.0 * c
 
 
 SPECKLE = 3.0
@@ -74,20 +131,76 @@ SPECKLE = 3.0
 foreground pixels above which the foreground is taken to be broken by noise: clean renders, dev
 charts included, stay under 1; a pale fill under noise reads as 5-10."""
 PINHOLE = 6
+NOISE_TOL = 3.0
+"""The ink tolerance is at least this many times the page's noise (robust deviation of the page
+pixels after smoothing), so that JPEG ringing and sensor grain on a dark or mid-grey page, where the
+tolerance is lowest, do not come out as ink."""
+BLEND_SPREAD = 48
+"""Least colour distance between the two sides of a one- or two-pixel gap in the foreground for the
+gap to be taken as a blend of the two (dark text on a light fill passes through a mid-grey page's
+colour at its antialiased rim) rather than the page showing between two strokes."""
 
 
-def _foreground(img: np.ndarray, background: np.ndarray, tol: int) -> np.ndarray:
+def _foreground(img: np.ndarray, background: np.ndarray, tol: float) -> np.ndarray:
     """Pixels unlike the background after smoothing. The smoothing grows (Gaussian sigma 0.8 to 2.0)
     while the result is speckled with pinholes, as a pale fill under sensor or JPEG noise is: half its
-    pixels then fall within ``tol`` of the background, and the shape breaks into pieces."""
+    pixels then fall within ``tol`` of the background, and the shape breaks into pieces. Where the
+    page colour lies between two colours of the drawing (a mid-grey page under light fills and dark
+    text), the antialiased pixels between them pass for page; they are put back (:func:`_blends`)."""
     if min(img.shape[:2]) <= 64:
         return colour_distance(img, background) > tol
     for sigma in (0.8, 1.2, 1.6, 2.0):
         smooth = cv2.GaussianBlur(img, (3, 3), 0) if sigma == 0.8 else cv2.GaussianBlur(img, (0, 0), sigma)
-        fg = colour_distance(smooth, background) > tol
+        dist = colour_distance(smooth, background)
+        level = max(tol, NOISE_TOL * _page_noise(dist))
+        fg = dist > level
+        fg |= _blends(smooth, fg)
         if _speckle(fg) <= SPECKLE:
             break
-    return fg
+    return _without_pinholes(fg)
+
+
+def _without_pinholes(fg: np.ndarray) -> np.ndarray:
+    """``fg`` with enclosed specks of background of at most :data:`PINHOLE` pixels filled: what the
+    smoothing left of antialiased text inside a fill, not the page showing through."""
+    n, lab, stats, _c = cv2.connectedComponentsWithStats((~fg).view(np.uint8), connectivity=4)
+    small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] <= PINHOLE)
+    if small.size == 0:
+        return fg
+    lut = np.zeros(n, bool)
+    lut[small] = True
+    return fg | lut[lab]
+
+
+def _page_noise(dist: np.ndarray, *, band: int = 6) -> float:
+    """Robust deviation (1.4826 × median absolute value) of the colour distance from the page in
+    bands ``band`` pixels wide along the image's edges, where the page shows almost everywhere."""
+    edges = np.concatenate([dist[:band].ravel(), dist[-band:].ravel(), dist[:, :band].ravel(), dist[:, -band:].ravel()])
+    return 1.4826 * float(np.median(edges))
+
+
+def _blends(img: np.ndarray, fg: np.ndarray) -> np.ndarray:
+    """Background pixels of ``fg`` that are blends of two unlike foreground colours on either side of
+    them, one or two pixels away along a row, a column or a diagonal (see :data:`BLEND_SPREAD`)."""
+    fg8 = fg.view(np.uint8)
+    closed = cv2.morphologyEx(fg8, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5)))
+    ys, xs = np.nonzero(closed & ~fg8 & 1)
+    out = np.zeros_like(fg)
+    if ys.size == 0:
+        return out
+    H, W = fg.shape
+    p = img[ys, xs].astype(np.int16)
+    hit = np.zeros(ys.size, bool)
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1), (0, 2), (2, 0), (2, 2), (2, -2)):
+        ya, xa, yb, xb = ys - dy, xs - dx, ys + dy, xs + dx
+        ok = (ya >= 0) & (yb < H) & (xa >= 0) & (xa < W) & (xb >= 0) & (xb < W)
+        ya, xa, yb, xb = (np.where(ok, v, 0) for v in (ya, xa, yb, xb))
+        ok &= fg[ya, xa] & fg[yb, xb]
+        a, b = img[ya, xa].astype(np.int16), img[yb, xb].astype(np.int16)
+        between = ((p >= np.minimum(a, b) - 2) & (p <= np.maximum(a, b) + 2)).all(axis=1)
+        hit |= ok & between & (np.abs(a - b).max(axis=1) >= BLEND_SPREAD)
+    out[ys[hit], xs[hit]] = True
+    return out
 
 
 def _speckle(fg: np.ndarray, *, side: int = 1000) -> float:
@@ -100,10 +213,16 @@ def _speckle(fg: np.ndarray, *, side: int = 1000) -> float:
 
 def _stroke_width(fg: np.ndarray) -> int:
     """Typical width of lines, borders and glyph strokes: the most common run length of foreground
-    pixels along rows, or down columns when that is a third of it or less (a chart whose connectors
-    all run across, between filled shapes, has few short runs along its rows)."""
+    pixels along rows, or down columns when that is half of it or less (a chart whose connectors
+    all run across, between filled shapes, has few short runs along its rows: a flat left-to-right
+    chart's rows read 8 where its lines are 3 wide)."""
     across, down = _common_run(fg), _common_run(fg.T)
-    return down if 3 * down <= across else across
+    return max(MIN_STROKE, down if 2 * down <= across else across)
+
+
+MIN_STROKE = 2
+"""Least stroke width used: a faint one-pixel line measures 1 in the mask, but the margins sized
+from the stroke (a shape's border, the reach of a contact) need the pixel of blending beside it."""
 
 
 def _common_run(fg: np.ndarray) -> int:
