@@ -83,6 +83,7 @@ def build_maps(
         sub[mask] = j + 1
         ink[y : y + h, x : x + w][mask] = 1
     ink[body > 0] = 0
+    ink = _bridged(ink, stroke)
     dist = cv2.distanceTransform(ink, cv2.DIST_L2, 3)
     depth = cv2.distanceTransform((body > 0).astype(np.uint8), cv2.DIST_L2, 3)
     passable = ink | (foreground & (depth <= stroke + grow_body + 1)).astype(np.uint8)
@@ -92,6 +93,33 @@ def build_maps(
         _paint(core, mask, x, y, 1, 1)
     tips = foreground & (core == 0)
     return _Maps(ink=ink, zone=zone, label=label, dist=dist, passable=passable, label_boxes=boxes, tips=tips)
+
+
+DASH_GAP = 3
+"""Widest gap of a dotted or dashed connector bridged, in strokes (plus two pixels): Mermaid's dotted
+links leave gaps as long as their dashes (1.5 strokes), Graphviz's dotted ones about two strokes."""
+DASH_LENGTH = 4
+"""Longest dash or dot, in units of the widest bridged gap; longer pieces are lines, not dashes."""
+MIN_DASHES = 40
+"""Fewest dash-like pieces in a chart for any gap to be closed: a dotted link leaves dozens, a chart
+of solid lines a few short stubs and detached arrowheads (16-25 on FlowExplainBench charts), which
+closing would join to the lines beside them."""
+
+
+def _bridged(ink: np.ndarray, stroke: int) -> np.ndarray:
+    """``ink`` with the gaps of dotted and dashed connectors closed: the pixels a closing adds next to
+    pieces of ink short enough to be dashes (:data:`DASH_LENGTH`), across gaps of at most
+    :data:`DASH_GAP` strokes, in a chart with many such pieces (:data:`MIN_DASHES`)."""
+    gap = DASH_GAP * stroke + 2
+    _n, lab, stats, _c = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    size = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    dash = size <= DASH_LENGTH * gap
+    dash[0] = False
+    if dash.sum() < MIN_DASHES:
+        return ink
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (gap, gap))
+    near = cv2.dilate(dash[lab].view(np.uint8), kernel)
+    return ink | (cv2.morphologyEx(ink, cv2.MORPH_CLOSE, kernel) & near)
 
 
 def _paint(target: np.ndarray, mask: np.ndarray, x: int, y: int, grow: int, value: int, only_empty: bool = False):
@@ -119,8 +147,10 @@ def find_contacts(maps: _Maps, *, stroke: int) -> list[Contact]:
     touching = ((maps.ink > 0) & (maps.zone > 0)).astype(np.uint8)
     n, labels, stats, cents = cv2.connectedComponentsWithStatsWithAlgorithm(touching, 8, cv2.CV_32S, cv2.CCL_BBDT)
     radius = 3 * stroke + 3
-    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    yy, xx = np.mgrid[-2 * radius : 2 * radius + 1, -2 * radius : 2 * radius + 1]
     disc = (xx * xx + yy * yy) <= radius * radius
+    annulus = ~disc & ((xx * xx + yy * yy) <= 4 * radius * radius)
+    disc = disc[radius:-radius, radius:-radius]
     out = []
     H, W = touching.shape
     for i in range(1, n):
@@ -134,7 +164,8 @@ def find_contacts(maps: _Maps, *, stroke: int) -> list[Contact]:
         x1, y1, x2, y2 = max(0, ix - radius), max(0, iy - radius), min(W, ix + radius + 1), min(H, iy + radius + 1)
         d = disc[y1 - iy + radius : y2 - iy + radius, x1 - ix + radius : x2 - ix + radius]
         ink = (maps.ink[y1:y2, x1:x2] > 0) & d
-        ratio = float(ink.sum()) / (radius * stroke)
+        width = _line_width(maps, annulus, ix, iy, radius, stroke)
+        ratio = float(ink.sum()) / (radius * width)
         if (maps.label[y1:y2, x1:x2] > 0).any():
             ratio, peak = 0.0, math.nan  # a label box is not an arrowhead (and hides how wide the end is)
         else:
@@ -144,6 +175,35 @@ def find_contacts(maps: _Maps, *, stroke: int) -> list[Contact]:
             Contact(node=node, point=(float(cx), float(cy)), head=ratio >= HEAD_RATIO, thickness=ratio, peak=peak)
         )
     return _merge_close(out, radius)
+
+
+OWN_WIDTH = 2.5
+"""Widest a connector's own width is taken to be, in strokes (a thick link is drawn about twice as
+wide as a plain one); past that the ink around a contact is more than one line."""
+
+
+THICKER = 1.5
+"""A connector's own width replaces the chart's stroke only from this many strokes on: lines about as
+wide as the stroke keep the tested scale of the arrowhead test."""
+
+
+def _line_width(maps: _Maps, annulus: np.ndarray, ix: int, iy: int, radius: int, stroke: int) -> float:
+    """The width of the connector(s) leaving a contact at (``ix``, ``iy``), measured where they are
+    plain lines: ink pixels in the ring from ``radius`` to twice that around the contact, per piece
+    of ink crossing it and per pixel of the ring's depth, up to :data:`OWN_WIDTH` strokes; the
+    chart's ``stroke`` where the line is not clearly wider (:data:`THICKER`). The arrowhead test
+    compares the ink at the contact with this, so that a thick link, or a line drawn wider than the
+    chart's typical stroke, does not pass for an arrowhead at both ends."""
+    H, W = maps.ink.shape
+    r2 = 2 * radius
+    x1, y1, x2, y2 = max(0, ix - r2), max(0, iy - r2), min(W, ix + r2 + 1), min(H, iy + r2 + 1)
+    ring = annulus[y1 - iy + r2 : y2 - iy + r2, x1 - ix + r2 : x2 - ix + r2]
+    line = ((maps.ink[y1:y2, x1:x2] > 0) & ring & (maps.label[y1:y2, x1:x2] == 0)).view(np.uint8)
+    pieces = cv2.connectedComponents(line, connectivity=8)[0] - 1
+    if pieces <= 0:
+        return float(stroke)
+    own = float(line.sum()) / (pieces * radius)
+    return float(min(own, OWN_WIDTH * stroke)) if own >= THICKER * stroke else float(stroke)
 
 
 def _merge_close(contacts: list[Contact], radius: float) -> list[Contact]:

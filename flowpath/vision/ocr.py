@@ -120,6 +120,12 @@ def text_lines(
     inner = erode(mask, er)
     if inner.sum() < 16:
         return [], np.array([255, 255, 255])
+    if border:
+        depth = _border_depth(crop, mask, masked_median(crop, inner))
+        if depth > stroke:  # an outline thicker than the chart's lines (a theme's node border)
+            inner = erode(mask, 2 * depth + 3)
+            if inner.sum() < 16:
+                return [], np.array([255, 255, 255])
     fill = masked_median(crop, inner)
     diff = colour_distance(crop, fill)
     ink = (diff > ink_threshold(diff[inner])) & inner
@@ -141,6 +147,25 @@ def text_lines(
         if band.sum() >= 6:
             boxes.append((x0 + int(cols.min()), y0 + start, x0 + int(cols.max()) + 1, y0 + y))
     return _merge_small_bands(boxes), fill
+
+
+MAX_BORDER = 12
+"""Deepest outline looked for, in pixels from a shape's edge."""
+
+
+def _border_depth(crop: np.ndarray, mask: np.ndarray, fill: np.ndarray) -> int:
+    """How many pixels deep from the edge of ``mask`` the shape's outline reaches: the rings of pixels
+    at each distance from the edge, taken while most of each differs from the ``fill`` by
+    :data:`TEXT_CONTRAST`/2 or more."""
+    dist = cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    unlike = colour_distance(crop, fill) > TEXT_CONTRAST / 2
+    depth = 0
+    for d in range(1, MAX_BORDER + 1):
+        ring = (dist > d - 1) & (dist <= d)
+        if not ring.any() or unlike[ring].mean() < 0.5:
+            break
+        depth = d
+    return depth
 
 
 def ink_threshold(diff: np.ndarray) -> float:

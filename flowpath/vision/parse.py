@@ -87,7 +87,8 @@ MIN_LINE_HEIGHT = 14.0
 trace and read as it is: a 1.5 : 1 line two pixels wide, an arrowhead of a dozen pixels. Mermaid at
 scale 1 sets 13-16, FlowExplainBench charts 16-31."""
 TARGET_LINE_HEIGHT = 20.0
-"""Median text-line height a chart drawn too small is enlarged to (bicubic)."""
+"""Median text-line height a chart drawn too small is enlarged to (bilinear: bicubic overshoot rings
+light lines on a dark page with specks that pass for ink)."""
 MAX_UPSCALE = 4.0
 
 
@@ -110,7 +111,7 @@ def _parse(img: np.ndarray, name: str, *, ocr: bool, max_pixels: int, upscaled: 
     line_h = _typical_line_height(regions)
     factor = min(MAX_UPSCALE, TARGET_LINE_HEIGHT / line_h, (max_pixels / img.shape[0] / img.shape[1]) ** 0.5)
     if not upscaled and line_h < MIN_LINE_HEIGHT and factor > 1.2:
-        big = cv2.resize(img, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+        big = cv2.resize(img, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
         logger.debug("%s: text lines %.0f px high; parsing at %.2f times the size", name, line_h, factor)
         graph = _parse(big, name, ocr=ocr, max_pixels=max_pixels, upscaled=True)
         return _rescaled(graph, big.shape[1] / img.shape[1], img.shape)

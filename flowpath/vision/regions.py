@@ -135,6 +135,9 @@ NOISE_TOL = 3.0
 """The ink tolerance is at least this many times the page's noise (robust deviation of the page
 pixels after smoothing), so that JPEG ringing and sensor grain on a dark or mid-grey page, where the
 tolerance is lowest, do not come out as ink."""
+NOISE_CAP = 3.0
+"""Most the page's noise may raise the tolerance, in tolerances: past that there is no plain page
+(a photo), and the drawing is what differs from the commonest edge colour all the same."""
 BLEND_SPREAD = 48
 """Least colour distance between the two sides of a one- or two-pixel gap in the foreground for the
 gap to be taken as a blend of the two (dark text on a light fill passes through a mid-grey page's
@@ -152,9 +155,13 @@ def _foreground(img: np.ndarray, background: np.ndarray, tol: float) -> np.ndarr
     for sigma in (0.8, 1.2, 1.6, 2.0):
         smooth = cv2.GaussianBlur(img, (3, 3), 0) if sigma == 0.8 else cv2.GaussianBlur(img, (0, 0), sigma)
         dist = colour_distance(smooth, background)
-        level = max(tol, NOISE_TOL * _page_noise(dist))
-        fg = dist > level
-        fg |= _blends(smooth, fg)
+        noise = min(NOISE_TOL * _page_noise(dist), NOISE_CAP * tol)
+        level, below = _faint_fill_level(dist, max(tol, noise), noise)
+        fg = dist > (max(tol, noise) if below else level)
+        if below:  # the fill is ink: its solid areas, not the halos of JPEG ringing around outlines
+            solid = cv2.getStructuringElement(cv2.MORPH_RECT, (FAINT_SOLID, FAINT_SOLID))
+            fg |= cv2.morphologyEx((dist > level).view(np.uint8), cv2.MORPH_OPEN, solid) > 0
+        fg |= _blends(smooth, fg, slack=level / 2)
         if _speckle(fg) <= SPECKLE:
             break
     return _without_pinholes(fg)
@@ -172,6 +179,64 @@ def _without_pinholes(fg: np.ndarray) -> np.ndarray:
     return fg | lut[lab]
 
 
+FAINT_FILL = (0.6, 1.2)
+"""Range, in units of the ink tolerance, in which a fill colour is too close to the tolerance to be
+cut cleanly by it: under JPEG noise half its pixels fall on either side."""
+FAINT_SHARE = 0.02
+"""Least share of the image at one colour distance from the page that makes a fill."""
+FILL_SPREAD = 3
+"""Distance levels either side of a fill's commonest one that count as that fill."""
+STRADDLE = 0.1
+"""Least share of a fill's pixels on the smaller side of the tolerance for the fill to be cut into
+specks by it (a clean fill one level above the tolerance is all on one side)."""
+ABOVE_FILL = 1.5
+"""Tolerance set above a faint fill, in units of the fill's distance from the page."""
+STRONG_INK = 3.0
+"""The tolerance rises above a faint fill only when the drawing's strong ink (its 90th percentile of
+distance beyond twice the fill's) is at least this many times that tolerance: the outlines and lines
+then stay ink, and the shapes are found by their outlines."""
+FAINT_SOLID = 7
+"""Side of the square a faint fill's pixels must fill to count when the tolerance goes below it
+(thin rings of JPEG ringing around outlines pass the lowered tolerance too)."""
+
+
+def _faint_fill_level(dist: np.ndarray, tol: float, noise: float) -> tuple[float, bool]:
+    """Where to cut when a fill lies near the tolerance (:data:`FAINT_FILL`): a lavender fill 13
+    levels off a cream page, which a tolerance of 14 would cut into specks. Returns the level and
+    whether it lies below the fill (the fill is ink) or above it (the fill is page, and the
+    outlines make the shapes); ``(tol, False)`` when no fill lies near ``tol``.
+
+    Examples
+    --------
+    >>> dist = np.zeros((100, 100), np.uint8); dist[20:60, 20:80] = 12
+    >>> dist[21:60:2, 20:80] = 15  # JPEG noise puts some of the fill above the tolerance
+    >>> dist[20, 20:80] = 200  # an outline
+    >>> _faint_fill_level(dist, 14.0, 0.0)
+    (22.5, False)
+    >>> dist[20, 20:80] = 30
+    >>> _faint_fill_level(dist, 14.0, 0.0)
+    (7.5, True)
+    >>> _faint_fill_level(dist, 30.0, 0.0)
+    (30.0, False)
+    """
+    lo, hi = int(np.ceil(FAINT_FILL[0] * tol)), int(FAINT_FILL[1] * tol)
+    hist = cv2.calcHist([dist], [0], None, [256], [0, 256]).ravel()
+    if hi < lo or hist[lo : hi + 1].max() < FAINT_SHARE * dist.size:
+        return tol, False
+    peak = lo + int(hist[lo : hi + 1].argmax())
+    cut = int(tol)  # distances up to here are page
+    near = hist[max(0, peak - FILL_SPREAD) : peak + FILL_SPREAD + 1]
+    below = float(hist[max(0, peak - FILL_SPREAD) : cut + 1].sum())
+    if min(below, float(near.sum()) - below) < STRADDLE * float(near.sum()):
+        return tol, False  # the fill lies clearly on one side (a clean render)
+    fill = float(peak)
+    above = ABOVE_FILL * fill
+    strong = dist[dist > 2 * fill]
+    if strong.size and float(np.percentile(strong, 90)) >= STRONG_INK * above:
+        return above, False
+    return (fill / 2, True) if fill / 2 > noise else (tol, False)
+
+
 def _page_noise(dist: np.ndarray, *, band: int = 6) -> float:
     """Robust deviation (1.4826 × median absolute value) of the colour distance from the page in
     bands ``band`` pixels wide along the image's edges, where the page shows almost everywhere."""
@@ -179,9 +244,11 @@ def _page_noise(dist: np.ndarray, *, band: int = 6) -> float:
     return 1.4826 * float(np.median(edges))
 
 
-def _blends(img: np.ndarray, fg: np.ndarray) -> np.ndarray:
+def _blends(img: np.ndarray, fg: np.ndarray, *, slack: float = 2.0) -> np.ndarray:
     """Background pixels of ``fg`` that are blends of two unlike foreground colours on either side of
-    them, one or two pixels away along a row, a column or a diagonal (see :data:`BLEND_SPREAD`)."""
+    them, one or two pixels away along a row, a column or a diagonal (see :data:`BLEND_SPREAD`): in
+    every channel within ``slack`` of the range the two span (JPEG shifts colours a little, and a
+    cream page lies just beyond the range of a grey fill and dark text)."""
     fg8 = fg.view(np.uint8)
     closed = cv2.morphologyEx(fg8, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5)))
     ys, xs = np.nonzero(closed & ~fg8 & 1)
@@ -197,7 +264,7 @@ def _blends(img: np.ndarray, fg: np.ndarray) -> np.ndarray:
         ya, xa, yb, xb = (np.where(ok, v, 0) for v in (ya, xa, yb, xb))
         ok &= fg[ya, xa] & fg[yb, xb]
         a, b = img[ya, xa].astype(np.int16), img[yb, xb].astype(np.int16)
-        between = ((p >= np.minimum(a, b) - 2) & (p <= np.maximum(a, b) + 2)).all(axis=1)
+        between = ((p >= np.minimum(a, b) - slack) & (p <= np.maximum(a, b) + slack)).all(axis=1)
         hit |= ok & between & (np.abs(a - b).max(axis=1) >= BLEND_SPREAD)
     out[ys[hit], xs[hit]] = True
     return out
