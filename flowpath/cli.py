@@ -203,9 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
         "  small    another renderer's small JPEGs: height 200-500 px, always JPEG (quality 50-90), coloured "
         "or grey pages,\n"
         "           mostly LR, dotted and thick links, mostly with crossing edges; both renderers\n"
-        "Zoo and small charts record their look in dataset.json; eval-parse reports every figure per look.",
+        "  hard     the 7 fixed Mermaid charts of issue #8's hard looks (7-8 nodes each; --n, --seed, --nodes "
+        "and the\n"
+        "           classic options are ignored): default theme on a mid-grey page, default theme on black "
+        "(#333333 lines),\n"
+        "           dark theme (LR), a 250 px tall JPEG (quality 60) on light blue, LR with 2 crossing "
+        "edges, mixed\n"
+        "           solid/dotted/thick links, elbow routing; keys hard-<look> (bench_data/looks is this "
+        "output)\n"
+        "Zoo, small and hard charts record their look in dataset.json; eval-parse reports every figure per look.",
         epilog="Examples:\n  flowpath synth --out /tmp/zoo --n 200 --looks zoo --nodes 5 20\n"
-        "  flowpath synth --out /tmp/small --n 200 --looks small --nodes 4 12",
+        "  flowpath synth --out /tmp/small --n 200 --looks small --nodes 4 12\n"
+        "  flowpath synth --out bench_data/looks --looks hard",
         formatter_class=HelpFormatter,
     )
     syn.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
@@ -215,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--looks",
         default="classic",
         metavar="PRESET",
-        help="what the charts look like: classic, zoo or small (see above; default classic)",
+        help="what the charts look like: classic, zoo, small or hard (see above; default classic)",
     )
     syn.add_argument("--degraded", type=float, default=0.5, help="classic: fraction of degraded charts (default 0.5)")
     syn.add_argument("--nodes", type=int, nargs=2, default=(5, 45), metavar=("MIN", "MAX"), help="node count range")
@@ -752,7 +761,7 @@ def _synth(args: argparse.Namespace) -> int:
 
     from flowpath.errors import InputError
     from flowpath.synth import DEGRADATIONS, write_dataset
-    from flowpath.synth.looks import LOOK_PRESETS
+    from flowpath.synth.looks import HARD_LOOKS, LOOK_PRESETS
 
     if args.looks not in LOOK_PRESETS:
         raise InputError(f"--looks must be one of {', '.join(LOOK_PRESETS)}, got {args.looks!r}")
@@ -762,7 +771,8 @@ def _synth(args: argparse.Namespace) -> int:
     if args.out.exists() and any(args.out.iterdir()):
         raise InputError(f"--out {args.out} exists and is not empty; choose a new folder")
     kinds = tuple(k for k in DEGRADATIONS if not (args.no_noise and k == "noise"))
-    with tqdm(total=args.n, unit="chart", file=sys.stderr, disable=True if args.quiet else None) as bar:
+    n = len(HARD_LOOKS) if args.looks == "hard" else args.n
+    with tqdm(total=n, unit="chart", file=sys.stderr, disable=True if args.quiet else None) as bar:
         write_dataset(
             args.out,
             n=args.n,
@@ -775,7 +785,7 @@ def _synth(args: argparse.Namespace) -> int:
             looks=args.looks,
             progress=bar.update,
         )
-    print(f"wrote {args.n} {args.looks} charts to {args.out}")
+    print(f"wrote {n} {args.looks} charts to {args.out}")
     return 0
 
 

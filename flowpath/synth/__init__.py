@@ -9,12 +9,13 @@ set of looks (degraded like scans) or in any look (:mod:`flowpath.synth.looks`).
 
 from flowpath.synth.degrade import DEGRADATIONS, degrade
 from flowpath.synth.generator import DOMAINS, random_flowchart
-from flowpath.synth.looks import LOOK_PRESETS, Look, random_look, wcag_contrast
-from flowpath.synth.render import THEMES, RenderedChart, render_chart, render_look, write_dataset
+from flowpath.synth.looks import HARD_LOOKS, LOOK_PRESETS, Look, random_look, wcag_contrast
+from flowpath.synth.render import THEMES, RenderedChart, render_chart, render_look, write_dataset, write_hard_looks
 
 __all__ = [
     "DEGRADATIONS",
     "DOMAINS",
+    "HARD_LOOKS",
     "LOOK_PRESETS",
     "THEMES",
     "Look",
@@ -26,4 +27,5 @@ __all__ = [
     "render_look",
     "wcag_contrast",
     "write_dataset",
+    "write_hard_looks",
 ]

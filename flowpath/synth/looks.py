@@ -30,11 +30,14 @@ from graphsolvers.graph import Edge, Graph
 __all__ = [
     "FACTORS",
     "GRAPHVIZ_FILLS",
+    "HARD_LOOKS",
+    "HARD_LOOK_GRAPHS",
     "LOOK_PRESETS",
     "MERMAID_THEME_COLOURS",
     "MIN_CONNECTOR_CONTRAST",
     "MIN_TEXT_CONTRAST",
     "PAGES",
+    "GraphSeed",
     "Look",
     "ThemeColours",
     "add_crossings",
@@ -47,9 +50,10 @@ __all__ = [
     "wcag_contrast",
 ]
 
-LOOK_PRESETS = ("classic", "zoo", "small")
+LOOK_PRESETS = ("classic", "zoo", "small", "hard")
 """``flowpath synth --looks`` presets: ``classic`` (the original sets), ``zoo`` (any look), ``small``
-(another renderer's small JPEGs: height 200–500 px, always JPEG, coloured pages, LR-heavy)."""
+(another renderer's small JPEGs: height 200–500 px, always JPEG, coloured pages, LR-heavy), ``hard``
+(the seven fixed charts of :data:`HARD_LOOKS`)."""
 
 FACTORS = ("renderer", "theme", "page", "direction", "scale_band", "links", "routing", "jpeg", "crossing", "distort")
 """The keys of :meth:`Look.factors`, in the order reports list them."""
@@ -315,6 +319,80 @@ class Look:
         if self.colours:
             out["colours"] = dict(self.colours)
         return out
+
+
+@dataclass(frozen=True)
+class GraphSeed:
+    """The graph of a fixed sample: ``random_flowchart(seed, n_nodes=n_nodes, direction=…)``; ``seed``
+    also seeds the extra crossing edges and the link styles."""
+
+    seed: int
+    n_nodes: int
+
+
+def _mermaid_look(
+    theme: str,
+    page: str,
+    direction: str,
+    *,
+    links: str = "solid",
+    routing: str = "basis",
+    crossing: int = 0,
+    jpeg_quality: int | None = None,
+    height: int | None = None,
+) -> Look:
+    """A fixed-theme Mermaid look at scale 1 (or ``height`` px tall), undistorted."""
+    return Look(
+        renderer="mermaid",
+        theme=theme,
+        page=page,
+        direction=direction,
+        scale=1.0,
+        links=links,
+        routing=routing,
+        crossing=crossing,
+        jpeg_quality=jpeg_quality,
+        height=height,
+    )
+
+
+HARD_LOOKS: dict[str, Look] = {
+    "mid-grey-page": _mermaid_look("default", "mid grey", "TD"),
+    "dark-page-dark-lines": _mermaid_look("default", "black", "TD"),
+    "dark-theme": _mermaid_look("dark", "charcoal", "LR"),
+    "small-jpeg": _mermaid_look("default", "light blue", "LR", jpeg_quality=60, height=250),
+    "lr-crossing": _mermaid_look("default", "white", "LR", crossing=2),
+    "dotted-thick": _mermaid_look("default", "white", "TD", links="mixed"),
+    "elbow": _mermaid_look("default", "white", "TD", routing="step"),
+}
+"""The looks issue #8 names as hard, one fixed Mermaid chart each (``flowpath synth --looks hard``):
+
+- ``mid-grey-page``: default theme on a mid-grey page (#9a9a9a);
+- ``dark-page-dark-lines``: default theme (connectors #333333) on black, contrast 1.66:1;
+- ``dark-theme``: Mermaid's dark theme on a charcoal page, LR;
+- ``small-jpeg``: about 250 px tall (``height``; :func:`small_height` keeps the scale in
+  :data:`SMALL_SCALE`), JPEG quality 60, on a light blue page, LR;
+- ``lr-crossing``: LR with 2 extra edges that cross other connectors (:func:`add_crossings`);
+- ``dotted-thick``: each link solid, dotted (``-.->``) or thick (``==>``) at random (:func:`set_links`);
+- ``elbow``: orthogonal elbow routing (``curve: step``).
+
+Their graphs are in :data:`HARD_LOOK_GRAPHS`."""
+
+HARD_LOOK_GRAPHS: dict[str, GraphSeed] = {
+    "mid-grey-page": GraphSeed(seed=1, n_nodes=8),
+    "dark-page-dark-lines": GraphSeed(seed=2, n_nodes=8),
+    "dark-theme": GraphSeed(seed=3, n_nodes=7),
+    "small-jpeg": GraphSeed(seed=204, n_nodes=7),
+    "lr-crossing": GraphSeed(seed=305, n_nodes=8),
+    "dotted-thick": GraphSeed(seed=6, n_nodes=8),
+    "elbow": GraphSeed(seed=107, n_nodes=8),
+}
+"""The graph of each :data:`HARD_LOOKS` chart (6–10 nodes). The ``i``-th look (from 1, in table order) first had
+seed ``i``; ``small-jpeg``, ``lr-crossing`` and ``elbow`` have the first of ``seed + 100``, ``seed + 200``, …
+that the parser read exactly when the samples were made. Seeds it missed then, for harder tests later:
+``small-jpeg`` 4 (a rectangle between a cylinder and a diamond lost) and 104 (an extra edge);
+``lr-crossing`` 5, 105 and 205 (long crossing connectors read backwards or to the wrong node);
+``elbow`` 7 (three to four edges between stacked diamonds lost)."""
 
 
 def random_look(rng: random.Random, *, preset: str = "zoo", graphviz: bool = True) -> Look:

@@ -19,8 +19,11 @@ from flowpath.synth.generator import random_flowchart
 from flowpath.synth.graphviz import DotStyle, dot_available, graphviz_height, render_graphviz
 from flowpath.synth.looks import (
     GRAPHVIZ_BASE_DPI,
+    HARD_LOOK_GRAPHS,
+    HARD_LOOKS,
     LOOK_PRESETS,
     MILD_RANGES,
+    GraphSeed,
     Look,
     add_crossings,
     graphviz_rankdir,
@@ -33,7 +36,7 @@ from graphsolvers.cli_support import write_atomic
 from graphsolvers.graph import Graph
 from graphsolvers.mermaid import to_mermaid
 
-__all__ = ["THEMES", "RenderedChart", "render_chart", "render_look", "write_dataset"]
+__all__ = ["THEMES", "RenderedChart", "render_chart", "render_look", "write_dataset", "write_hard_looks"]
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +168,14 @@ def _write_look_chart(
     rng = random.Random(seed)
     look = random_look(rng, preset=preset, graphviz=use_dot)
     graph = random_flowchart(seed, n_nodes=rng.randint(*nodes), direction=look.direction)
+    return _write_chart_in_look(folder, key, seed, graph, look, rng)
+
+
+def _write_chart_in_look(
+    folder: Path, key: str, seed: int, graph: Graph, look: Look, rng: random.Random
+) -> dict[str, object]:
+    """Add ``look``'s crossing edges and link styles to ``graph`` (drawn from ``rng``), render it, distort
+    and JPEG-encode it as the look says, and write it; returns its ``dataset.json`` row."""
     graph, added = add_crossings(graph, look.crossing, rng)
     graph = set_links(graph, look.links, rng)
     chart, look = render_look(graph, replace(look, crossing=added))
@@ -182,6 +193,46 @@ def _write_look_chart(
     write_atomic(folder / "annotations.json", json.dumps({k: [round(v, 1) for v in b] for k, b in boxes.items()}))
     style = " ".join([chart.style, look.direction, *steps])
     return {"key": key, "mermaid": chart.mermaid, "style": style, "look": look.factors(), "render": look.details()}
+
+
+def write_hard_looks(out: str | os.PathLike[str], *, graphs: dict[str, GraphSeed] | None = None, progress=None) -> Path:
+    """Write the seven :data:`~flowpath.synth.looks.HARD_LOOKS` charts in the FlowExplainBench layout under
+    ``out`` and return ``out`` (what ``flowpath synth --looks hard --out DIR`` does).
+
+    Chart ``name`` has key ``hard-<name>`` and the graph
+    ``random_flowchart(g.seed, n_nodes=g.n_nodes, direction=look.direction)`` with
+    ``g = graphs[name]`` (default :data:`~flowpath.synth.looks.HARD_LOOK_GRAPHS`); ``g.seed`` also seeds
+    its crossing edges and link styles. Rows are those of ``write_dataset(..., looks="zoo")`` plus
+    ``"hard_look": name``; images are ``chart.png``, or ``chart.jpg`` for the JPEG look.
+
+    Raises
+    ------
+    InputError
+        If ``graphs`` lacks one of the looks.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from flowpath.bench.parse_eval import load_charts
+    >>> with tempfile.TemporaryDirectory() as d:  # doctest: +SKIP
+    ...     [c.key for c in load_charts(write_hard_looks(d))][:2]
+    ['hard-dark-page-dark-lines', 'hard-dark-theme']
+    """
+    graphs = HARD_LOOK_GRAPHS if graphs is None else graphs
+    if missing := [name for name in HARD_LOOKS if name not in graphs]:
+        raise InputError(f"no graph seed for hard looks {missing}; give one for each of {', '.join(HARD_LOOKS)}")
+    root = Path(out)
+    data = {}
+    for name, look in HARD_LOOKS.items():
+        g = graphs[name]
+        key = f"hard-{name}"
+        graph = random_flowchart(g.seed, n_nodes=g.n_nodes, direction=look.direction)
+        row = _write_chart_in_look(root / "images" / key, key, g.seed, graph, look, random.Random(g.seed))
+        data[key] = {**row, "hard_look": name}
+        if progress is not None:
+            progress()
+    write_atomic(root / "dataset.json", json.dumps(data, indent=1))
+    return root
 
 
 def write_dataset(
@@ -214,6 +265,9 @@ def write_dataset(
     says whether Graphviz may be drawn (> 0). Rows also hold ``"look"`` (the factors, strings) and
     ``"render"`` (the exact values). ``mermaid`` is the gold source without the init directive.
 
+    With ``looks="hard"`` it writes the seven fixed charts of :func:`write_hard_looks`; every other
+    option (``n`` included) is ignored.
+
     Raises
     ------
     InputError
@@ -221,6 +275,8 @@ def write_dataset(
     """
     if looks not in LOOK_PRESETS:
         raise InputError(f"unknown looks {looks!r}; choose from {', '.join(LOOK_PRESETS)}")
+    if looks == "hard":
+        return write_hard_looks(out, progress=progress)
     if n < 1:
         raise InputError(f"n must be at least 1, got {n}")
     if unknown := set(degradations) - set(DEGRADATIONS):
