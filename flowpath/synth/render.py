@@ -171,6 +171,11 @@ def _write_look_chart(
     return _write_chart_in_look(folder, key, seed, graph, look, rng)
 
 
+DOT_FALLBACK_ROUTING = "spline"
+"""Graphviz routing a chart is drawn with when ``dot`` fails on its look's own (it aborts now and then on
+``splines=ortho`` or ``curved`` with edge labels); the chart's recorded look says which was used."""
+
+
 def _write_chart_in_look(
     folder: Path, key: str, seed: int, graph: Graph, look: Look, rng: random.Random
 ) -> dict[str, object]:
@@ -178,7 +183,15 @@ def _write_chart_in_look(
     and JPEG-encode it as the look says, and write it; returns its ``dataset.json`` row."""
     graph, added = add_crossings(graph, look.crossing, rng)
     graph = set_links(graph, look.links, rng)
-    chart, look = render_look(graph, replace(look, crossing=added))
+    look = replace(look, crossing=added)
+    try:
+        chart, look = render_look(graph, look)
+    except InputError:
+        if look.renderer != "graphviz" or look.routing == DOT_FALLBACK_ROUTING:
+            raise
+        # dot aborts on some graphs with orthogonal or curved splines and labels: keep the chart, routed plainly
+        logger.warning("dot failed on %s with splines=%s; drawing it with splines=%s", key, look.routing, "spline")
+        chart, look = render_look(graph, replace(look, routing=DOT_FALLBACK_ROUTING))
     img, boxes, steps = chart.image, chart.boxes, []
     if look.distort != "none":
         img, boxes, how = degrade(img, boxes, [look.distort], seed=seed, ranges=MILD_RANGES)
