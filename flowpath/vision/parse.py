@@ -82,6 +82,13 @@ def parse_image(
     return _parse(img, _name(image), ocr=ocr, max_pixels=max_pixels)
 
 
+MAX_COVERAGE = 0.6
+"""Largest share of the image unlike the page colour in a flowchart; more is a photo or a picture."""
+MAX_COVERAGE_PLAIN = 0.85
+"""The same where the image's edges are plainly one colour (:data:`PLAIN_PAGE`): a chart cropped
+tight, or 200 px tall with shapes filling its height, covers more of it."""
+PLAIN_PAGE = 0.5
+"""Least share of the edge pixels in the page colour's bin for a plain page."""
 MIN_LINE_HEIGHT = 14.0
 """Text lines lower than this (pixels, the median over the chart) mark a chart drawn too small to
 trace and read as it is: a 1.5 : 1 line two pixels wide, an arrowhead of a dozen pixels. Mermaid at
@@ -90,6 +97,9 @@ TARGET_LINE_HEIGHT = 20.0
 """Median text-line height a chart drawn too small is enlarged to (bilinear: bicubic overshoot rings
 light lines on a dark page with specks that pass for ink)."""
 MAX_UPSCALE = 4.0
+RETRY_SIDE = 600
+"""A chart in which no shape is found at all, and whose shorter side is under this many pixels, is
+looked at again enlarged to it: its text could not be measured, and its lines may be under a pixel."""
 
 
 def _parse(img: np.ndarray, name: str, *, ocr: bool, max_pixels: int, upscaled: bool = False) -> Graph:
@@ -98,7 +108,7 @@ def _parse(img: np.ndarray, name: str, *, ocr: bool, max_pixels: int, upscaled: 
     coverage = float(scene.foreground.mean())
     if coverage < 1e-4:
         raise NoFlowchartError(f"{name}: blank image (no drawing on the background)")
-    if coverage > 0.6:
+    if coverage > (MAX_COVERAGE_PLAIN if scene.page_share >= PLAIN_PAGE else MAX_COVERAGE):
         raise NoFlowchartError(
             f"{name}: no flowchart found ({coverage:.0%} of the image differs from its background colour; "
             "a flowchart is shapes and lines on a plain background)"
@@ -131,6 +141,10 @@ def _parse(img: np.ndarray, name: str, *, ocr: bool, max_pixels: int, upscaled: 
     nodes = [r for r in regions if not r.is_label]
     labels = [r for r in regions if r.is_label]
     if not nodes:
+        retry = min(MAX_UPSCALE, RETRY_SIDE / min(img.shape[:2]), (max_pixels / img.shape[0] / img.shape[1]) ** 0.5)
+        if not upscaled and retry > 1.2:  # too small to find anything in: look again, enlarged
+            big = cv2.resize(img, None, fx=retry, fy=retry, interpolation=cv2.INTER_LINEAR)
+            return _rescaled(_parse(big, name, ocr=ocr, max_pixels=max_pixels, upscaled=True), retry, img.shape)
         raise NoFlowchartError(f"{name}: no flowchart found (no node shapes in the image)")
     labels += _free_labels(scene, nodes, labels, line_h)
     if ocr:

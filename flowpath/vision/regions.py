@@ -56,6 +56,7 @@ class Scene:
     background: np.ndarray
     foreground: np.ndarray
     stroke: int
+    page_share: float = 1.0  # share of the image's edge pixels in the page colour's bin (a plain page: most)
 
 
 def analyse_scene(img: np.ndarray, *, tol: float | None = None) -> Scene:
@@ -72,7 +73,10 @@ def analyse_scene(img: np.ndarray, *, tol: float | None = None) -> Scene:
     if tol is None:
         tol = page_tolerance(background)
     foreground = _foreground(img, background, tol)
-    return Scene(image=img, background=background, foreground=foreground, stroke=_stroke_width(foreground))
+    share = float((keys == common).mean())
+    return Scene(
+        image=img, background=background, foreground=foreground, stroke=_stroke_width(foreground), page_share=share
+    )
 
 
 INK_TOL = 14.0
