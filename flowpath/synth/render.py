@@ -187,10 +187,12 @@ def _write_chart_in_look(
     try:
         chart, look = render_look(graph, look)
     except InputError:
-        if look.renderer != "graphviz" or look.routing == DOT_FALLBACK_ROUTING:
+        if look.renderer != "graphviz" or look.routing == DOT_FALLBACK_ROUTING or not dot_available():
             raise
         # dot aborts on some graphs with orthogonal or curved splines and labels: keep the chart, routed plainly
-        logger.warning("dot failed on %s with splines=%s; drawing it with splines=%s", key, look.routing, "spline")
+        logger.warning(
+            "dot failed on %s with splines=%s; drawing it with splines=%s", key, look.routing, DOT_FALLBACK_ROUTING
+        )
         chart, look = render_look(graph, replace(look, routing=DOT_FALLBACK_ROUTING))
     img, boxes, steps = chart.image, chart.boxes, []
     if look.distort != "none":

@@ -96,14 +96,16 @@ def build_maps(
 
 
 DASH_GAP = 3
-"""Widest gap of a dotted or dashed connector bridged, in strokes (plus two pixels): Mermaid's dotted
-links leave gaps as long as their dashes (1.5 strokes), Graphviz's dotted ones about two strokes."""
+"""Size of the closing that bridges dotted and dashed connectors, in strokes (plus two pixels): a
+disc this wide joins dashes about two strokes apart, which Mermaid's dotted links (gaps as long as
+their dashes, 1.5 strokes) and Graphviz's (about two strokes) leave."""
 DASH_LENGTH = 4
 """Longest dash or dot, in units of the widest bridged gap; longer pieces are lines, not dashes."""
 MIN_DASHES = 40
-"""Fewest dash-like pieces in a chart for any gap to be closed: a dotted link leaves dozens, a chart
-of solid lines a few short stubs and detached arrowheads (16-25 on FlowExplainBench charts), which
-closing would join to the lines beside them."""
+"""Fewest dash-like pieces in a chart for any gap to be closed: a dotted link leaves dozens to
+hundreds, a chart of solid lines its short stubs and detached arrowheads (FlowExplainBench dev
+charts: mostly under 40, a few up to 60, on which the closing added pixels but changed no edge).
+An absolute count, so it admits more of the largest solid charts than of small ones."""
 
 
 def _bridged(ink: np.ndarray, stroke: int) -> np.ndarray:
@@ -117,7 +119,8 @@ def _bridged(ink: np.ndarray, stroke: int) -> np.ndarray:
     dash[0] = False
     if dash.sum() < MIN_DASHES:
         return ink
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (gap, gap))
+    side = 2 * (gap // 2) + 1  # odd: an even kernel shifts the closing off its pixels
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
     near = cv2.dilate(dash[lab].view(np.uint8), kernel)
     return ink | (cv2.morphologyEx(ink, cv2.MORPH_CLOSE, kernel) & near)
 
@@ -140,7 +143,9 @@ def find_contacts(maps: _Maps, *, stroke: int) -> list[Contact]:
     """Contacts between ink and node zones, each classified as arrowhead or plain end.
 
     The test is the amount of ink near the contact: a line leaving a shape puts about
-    ``radius × stroke`` pixels in a disc of ``radius`` around its end, an arrowhead twice that or more.
+    ``radius × width`` pixels in a disc of ``radius`` around its end, an arrowhead twice that or more
+    (``width`` is the chart's stroke, or the line's own width where that is clearly more: see
+    :func:`_line_width`; :attr:`Contact.thickness` is that ratio).
     Each contact also gets the width of the drawing there (:attr:`Contact.peak`), measured outside
     the shape grown by one pixel only, so that a small head the contact zone swallows still counts.
     """
@@ -228,7 +233,7 @@ FRAGMENT = 0.8
 
 
 HEAD_RATIO = 1.45
-"""Ink near a contact, in units of ``radius × stroke``, from which on it is an arrowhead."""
+"""Ink near a contact, in units of ``radius × width`` (see :func:`find_contacts`), from which on it is an arrowhead."""
 
 
 def trace_edges(maps: _Maps, contacts: list[Contact], *, stroke: int) -> list[Trace]:

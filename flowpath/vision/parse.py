@@ -60,6 +60,15 @@ def parse_image(
     ocr : bool
         Read the text (default). Without it nodes have empty text, which is much faster.
 
+    Notes
+    -----
+    Any page colour and polarity: ink is colour distance from the page (the commonest edge colour),
+    beyond a tolerance set from the page (:func:`~flowpath.vision.regions.page_tolerance`) and its
+    noise. A chart whose text lines are under :data:`MIN_LINE_HEIGHT` pixels is parsed enlarged to
+    :data:`TARGET_LINE_HEIGHT` (at most :data:`MAX_UPSCALE` times and :data:`MAX_ENLARGED_PIXELS`),
+    and one in which no shape is found at all, enlarged to :data:`RETRY_SIDE` on its shorter side;
+    boxes and polylines are given in the original image's pixels either way.
+
     Raises
     ------
     ImageError
@@ -79,7 +88,7 @@ def parse_image(
     [('n1', 'n2')]
     """
     img = load_image(image, max_pixels=max_pixels)
-    return _parse(img, _name(image), ocr=ocr, max_pixels=max_pixels)
+    return _parse(img, _name(image), ocr=ocr)
 
 
 MAX_COVERAGE = 0.6
@@ -97,12 +106,17 @@ TARGET_LINE_HEIGHT = 20.0
 """Median text-line height a chart drawn too small is enlarged to (bilinear: bicubic overshoot rings
 light lines on a dark page with specks that pass for ink)."""
 MAX_UPSCALE = 4.0
+"""Most a chart is enlarged: a 250 px tall chart with 5 px text comes out near 1000 px."""
+MIN_UPSCALE = 1.2
+"""Least enlargement worth a second pass."""
+MAX_ENLARGED_PIXELS = 16_000_000
+"""Largest enlarged image parsed (width × height); the maps of a pass take tens of bytes a pixel."""
 RETRY_SIDE = 600
 """A chart in which no shape is found at all, and whose shorter side is under this many pixels, is
 looked at again enlarged to it: its text could not be measured, and its lines may be under a pixel."""
 
 
-def _parse(img: np.ndarray, name: str, *, ocr: bool, max_pixels: int, upscaled: bool = False) -> Graph:
+def _parse(img: np.ndarray, name: str, *, ocr: bool, upscaled: bool = False) -> Graph:
     """The graph of the BGR image ``img``, enlarged first when its text is small (see :data:`MIN_LINE_HEIGHT`)."""
     scene = analyse_scene(img)
     coverage = float(scene.foreground.mean())
@@ -119,12 +133,9 @@ def _parse(img: np.ndarray, name: str, *, ocr: bool, max_pixels: int, upscaled: 
     for i, r in enumerate(regions):
         r.lines, fills[i] = text_lines(img, r.mask, r.bbox[:2], stroke=s)
     line_h = _typical_line_height(regions)
-    factor = min(MAX_UPSCALE, TARGET_LINE_HEIGHT / line_h, (max_pixels / img.shape[0] / img.shape[1]) ** 0.5)
-    if not upscaled and line_h < MIN_LINE_HEIGHT and factor > 1.2:
-        big = cv2.resize(img, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
-        logger.debug("%s: text lines %.0f px high; parsing at %.2f times the size", name, line_h, factor)
-        graph = _parse(big, name, ocr=ocr, max_pixels=max_pixels, upscaled=True)
-        return _rescaled(graph, big.shape[1] / img.shape[1], img.shape)
+    if not upscaled and line_h < MIN_LINE_HEIGHT and _enlargement(img, TARGET_LINE_HEIGHT / line_h) > MIN_UPSCALE:
+        logger.debug("%s: text lines %.0f px high; parsing it enlarged", name, line_h)
+        return _parse_enlarged(img, name, _enlargement(img, TARGET_LINE_HEIGHT / line_h), ocr=ocr)
     for i, r in enumerate(regions):
         if not r.filled or _has_border(img, r, fills[i], scene.background, stroke=s):
             continue
@@ -141,10 +152,11 @@ def _parse(img: np.ndarray, name: str, *, ocr: bool, max_pixels: int, upscaled: 
     nodes = [r for r in regions if not r.is_label]
     labels = [r for r in regions if r.is_label]
     if not nodes:
-        retry = min(MAX_UPSCALE, RETRY_SIDE / min(img.shape[:2]), (max_pixels / img.shape[0] / img.shape[1]) ** 0.5)
-        if not upscaled and retry > 1.2:  # too small to find anything in: look again, enlarged
-            big = cv2.resize(img, None, fx=retry, fy=retry, interpolation=cv2.INTER_LINEAR)
-            return _rescaled(_parse(big, name, ocr=ocr, max_pixels=max_pixels, upscaled=True), retry, img.shape)
+        retry = _enlargement(img, RETRY_SIDE / min(img.shape[:2]))
+        if not upscaled and retry > MIN_UPSCALE:  # too small to find anything in: look again, enlarged
+            graph = _parse_enlarged(img, name, retry, ocr=ocr)
+            if len(graph.nodes) >= 2:
+                return graph
         raise NoFlowchartError(f"{name}: no flowchart found (no node shapes in the image)")
     labels += _free_labels(scene, nodes, labels, line_h)
     if ocr:
@@ -180,14 +192,28 @@ def _near_other(c, regions: list[Region], gap: int) -> bool:
     return False
 
 
-def _rescaled(graph: Graph, factor: float, shape: tuple) -> Graph:
-    """``graph`` parsed from an image enlarged ``factor`` times, in the original image's pixels."""
-    nodes = [n.model_copy(update={"bbox": tuple(round(v / factor, 1) for v in n.bbox)}) for n in graph.nodes]
+def _enlargement(img: np.ndarray, wanted: float) -> float:
+    """``wanted`` within :data:`MAX_UPSCALE` and :data:`MAX_ENLARGED_PIXELS` for ``img``."""
+    return min(wanted, MAX_UPSCALE, (MAX_ENLARGED_PIXELS / img.shape[0] / img.shape[1]) ** 0.5)
+
+
+def _parse_enlarged(img: np.ndarray, name: str, factor: float, *, ocr: bool) -> Graph:
+    """The graph of ``img`` parsed ``factor`` times enlarged (bilinear), in ``img``'s pixels."""
+    big = cv2.resize(img, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
+    graph = _parse(big, name, ocr=ocr, upscaled=True)
+    fx, fy = big.shape[1] / img.shape[1], big.shape[0] / img.shape[0]
+    nodes = [
+        n.model_copy(update={"bbox": tuple(round(v / f, 1) for v, f in zip(n.bbox, (fx, fy, fx, fy), strict=True))})
+        for n in graph.nodes
+    ]
     edges = []
     for e in graph.edges:
-        poly = [[round(x / factor, 1), round(y / factor, 1)] for x, y in e.attrs.get("polyline", [])]
-        edges.append(e.model_copy(update={"attrs": {**e.attrs, "polyline": poly}}))
-    return Graph(nodes=nodes, edges=edges, attrs={**graph.attrs, "image_size": [int(shape[1]), int(shape[0])]})
+        if "polyline" in e.attrs:
+            poly = [[round(x / fx, 1), round(y / fy, 1)] for x, y in e.attrs["polyline"]]
+            e = e.model_copy(update={"attrs": {**e.attrs, "polyline": poly}})
+        edges.append(e)
+    size = [int(img.shape[1]), int(img.shape[0])]
+    return graph.model_copy(update={"nodes": nodes, "edges": edges, "attrs": {**graph.attrs, "image_size": size}})
 
 
 def _name(image: object) -> str:

@@ -135,6 +135,7 @@ SPECKLE = 3.0
 foreground pixels above which the foreground is taken to be broken by noise: clean renders, dev
 charts included, stay under 1; a pale fill under noise reads as 5-10."""
 PINHOLE = 6
+"""Largest speck of page colour (pixels) inside the drawing that counts as a pinhole, not the page."""
 NOISE_TOL = 3.0
 """The ink tolerance is at least this many times the page's noise (robust deviation of the page
 pixels after smoothing), so that JPEG ringing and sensor grain on a dark or mid-grey page, where the
@@ -175,7 +176,9 @@ def _without_pinholes(fg: np.ndarray) -> np.ndarray:
     """``fg`` with enclosed specks of background of at most :data:`PINHOLE` pixels filled: what the
     smoothing left of antialiased text inside a fill, not the page showing through."""
     n, lab, stats, _c = cv2.connectedComponentsWithStats((~fg).view(np.uint8), connectivity=4)
-    small = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] <= PINHOLE)
+    x, y, w, h = (stats[:, k] for k in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
+    inside = (x > 0) & (y > 0) & (x + w < fg.shape[1]) & (y + h < fg.shape[0])
+    small = np.flatnonzero((stats[:, cv2.CC_STAT_AREA] <= PINHOLE) & inside)
     if small.size == 0:
         return fg
     lut = np.zeros(n, bool)
@@ -230,7 +233,7 @@ def _faint_fill_level(dist: np.ndarray, tol: float, noise: float) -> tuple[float
     peak = lo + int(hist[lo : hi + 1].argmax())
     cut = int(tol)  # distances up to here are page
     near = hist[max(0, peak - FILL_SPREAD) : peak + FILL_SPREAD + 1]
-    below = float(hist[max(0, peak - FILL_SPREAD) : cut + 1].sum())
+    below = float(hist[max(0, peak - FILL_SPREAD) : min(cut, peak + FILL_SPREAD) + 1].sum())
     if min(below, float(near.sum()) - below) < STRADDLE * float(near.sum()):
         return tol, False  # the fill lies clearly on one side (a clean render)
     fill = float(peak)
