@@ -25,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from flowpath.errors import InputError
+from flowpath.vision.image import relative_luminance as image_luminance
 from graphsolvers.graph import Edge, Graph
 
 __all__ = [
@@ -210,11 +211,8 @@ def relative_luminance(hex_colour: str) -> float:
     h = hex_colour.lstrip("#")
     if len(h) != 6 or any(c not in "0123456789abcdefABCDEF" for c in h):
         raise InputError(f"colour {hex_colour!r} is not #rrggbb")
-    lin = []
-    for i in (0, 2, 4):
-        c = int(h[i : i + 2], 16) / 255
-        lin.append(c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4)
-    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return image_luminance((b, g, r))
 
 
 def wcag_contrast(hex_a: str, hex_b: str) -> float:

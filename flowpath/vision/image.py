@@ -10,7 +10,7 @@ import numpy as np
 
 from flowpath.errors import ImageError
 
-__all__ = ["MAX_PIXELS", "colour_distance", "load_image", "masked_median", "near_colour"]
+__all__ = ["MAX_PIXELS", "colour_distance", "load_image", "masked_median", "near_colour", "relative_luminance"]
 
 MAX_PIXELS = 40_000_000
 """Largest image accepted (width × height); FlowExplainBench charts reach about 7 million."""
@@ -174,3 +174,22 @@ def _complete(data: bytes) -> bool:
     if data.startswith(b"\xff\xd8\xff"):
         return data.rstrip(b"\x00").endswith(b"\xff\xd9")
     return True
+
+
+def relative_luminance(colour) -> float:
+    """WCAG 2 relative luminance of a BGR colour (three values 0-255): 0 black … 1 white.
+
+    Examples
+    --------
+    >>> relative_luminance((255, 255, 255)), relative_luminance((0, 0, 0))
+    (1.0, 0.0)
+    >>> round(relative_luminance((0, 0, 255)), 4)  # pure red
+    0.2126
+    """
+    b, g, r = (_linear(float(v) / 255) for v in colour)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _linear(c: float) -> float:
+    """An sRGB channel value in [0, 1], linearised."""
+    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4

@@ -22,7 +22,16 @@ from flowpath.errors import FlowpathError
 from flowpath.vision.image import colour_distance, masked_median
 from flowpath.vision.ocr_model import LINE_HEIGHT, int8_model, model_input, ocr_precision
 
-__all__ = ["erode", "ink_threshold", "join_lines", "line_crop", "read_lines", "recogniser_precision", "text_lines"]
+__all__ = [
+    "border_margin",
+    "erode",
+    "ink_threshold",
+    "join_lines",
+    "line_crop",
+    "read_lines",
+    "recogniser_precision",
+    "text_lines",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -116,17 +125,17 @@ def text_lines(
     x0, y0 = origin
     h, w = mask.shape
     crop = img[y0 : y0 + h, x0 : x0 + w]
-    er = max(3, 2 * stroke + 1) if border else 3
-    inner = erode(mask, er)
+    inner = erode(mask, border_margin(stroke) if border else 3)
     if inner.sum() < 16:
         return [], np.array([255, 255, 255])
+    fill = masked_median(crop, inner)
     if border:
-        depth = _border_depth(crop, mask, masked_median(crop, inner))
+        depth = _border_depth(crop, mask, fill)
         if depth > stroke:  # an outline thicker than the chart's lines (a theme's node border)
             inner = erode(mask, 2 * depth + 3)
             if inner.sum() < 16:
                 return [], np.array([255, 255, 255])
-    fill = masked_median(crop, inner)
+            fill = masked_median(crop, inner)
     diff = colour_distance(crop, fill)
     ink = (diff > ink_threshold(diff[inner])) & inner
     if border:
@@ -147,6 +156,17 @@ def text_lines(
         if band.sum() >= 6:
             boxes.append((x0 + int(cols.min()), y0 + start, x0 + int(cols.max()) + 1, y0 + y))
     return _merge_small_bands(boxes), fill
+
+
+def border_margin(stroke: int) -> int:
+    """Width of the disc a shape's mask is eroded by to leave its border out of the text (pixels).
+
+    Examples
+    --------
+    >>> border_margin(1), border_margin(4)
+    (3, 9)
+    """
+    return max(3, 2 * stroke + 1)
 
 
 MAX_BORDER = 12

@@ -12,7 +12,7 @@ import numpy as np
 from flowpath.errors import NoFlowchartError
 from flowpath.vision.connectors import Trace, build_maps, find_contacts, settle_by_structure, trace_edges
 from flowpath.vision.image import MAX_PIXELS, load_image
-from flowpath.vision.ocr import erode, join_lines, line_crop, read_lines, text_lines
+from flowpath.vision.ocr import border_margin, erode, join_lines, line_crop, read_lines, text_lines
 from flowpath.vision.regions import Region, analyse_scene, find_regions
 from flowpath.vision.shapes import SHAPE_KIND, classify_shape
 from flowpath.vision.words import complete_clipped, correct_misread, mend_branch_labels
@@ -140,15 +140,14 @@ def _parse(img: np.ndarray, name: str, *, ocr: bool, upscaled: bool = False) -> 
         if not r.filled or _has_border(img, r, fills[i], scene.background, stroke=s):
             continue
         r.is_label = _hugs_text(r, line_h)
+        edge_to_edge = None
         if not r.is_label and _text_at_sides(r, s):
             # a label box may clip its text at its sides (sized for another font), which the border
             # margin cut off: judge it by its text read edge to edge
-            r.is_label = _hugs_text(
-                replace(r, lines=text_lines(img, r.mask, r.bbox[:2], stroke=s, border=False)[0]), line_h
-            )
-    for i, r in enumerate(regions):
+            edge_to_edge = text_lines(img, r.mask, r.bbox[:2], stroke=s, border=False)
+            r.is_label = _hugs_text(replace(r, lines=edge_to_edge[0]), line_h)
         if r.is_label:  # read label boxes edge to edge
-            r.lines, fills[i] = text_lines(img, r.mask, r.bbox[:2], stroke=s, border=False)
+            r.lines, fills[i] = edge_to_edge or text_lines(img, r.mask, r.bbox[:2], stroke=s, border=False)
     nodes = [r for r in regions if not r.is_label]
     labels = [r for r in regions if r.is_label]
     if not nodes:
@@ -245,8 +244,10 @@ def _hugs_text(r: Region, line_h: float) -> bool:
 
 
 def _text_at_sides(r: Region, stroke: int) -> bool:
-    """Whether the text read inside ``r``'s border margin reaches that margin on the left or right."""
-    margin = max(3, 2 * stroke + 1)
+    """Whether the text read inside ``r``'s border margin reaches within that margin of its left or
+    right side (:func:`~flowpath.vision.ocr.border_margin`, the erosion's width: a little more than
+    it removes, to allow for antialiasing)."""
+    margin = border_margin(stroke)
     return bool(r.lines) and (
         min(b[0] for b in r.lines) - r.bbox[0] <= margin or r.bbox[2] - max(b[2] for b in r.lines) <= margin
     )
@@ -366,7 +367,7 @@ def _read_texts(img: np.ndarray, regions: list[Region], *, fills: dict[int, np.n
         # keep what lies outside the shape (and its border) out of the crop; label boxes have no border
         clip = np.zeros((H, W), bool)
         x1, y1, x2, y2 = r.bbox
-        clip[y1:y2, x1:x2] = r.mask if r.is_label else erode(r.mask, max(3, 2 * stroke + 1))
+        clip[y1:y2, x1:x2] = r.mask if r.is_label else erode(r.mask, border_margin(stroke))
         for box in r.lines:
             crops.append(line_crop(img, box, fill, clip))
             owners.append(r)

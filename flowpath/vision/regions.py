@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from flowpath.vision.image import colour_distance, masked_median, near_colour
+from flowpath.vision.image import colour_distance, masked_median, near_colour, relative_luminance
 from flowpath.vision.shapes import classify_shape
 
 __all__ = ["Region", "Scene", "analyse_scene", "find_regions"]
@@ -59,20 +59,18 @@ class Scene:
     page_share: float = 1.0  # share of the image's edge pixels in the page colour's bin (a plain page: most)
 
 
-def analyse_scene(img: np.ndarray, *, tol: float | None = None) -> Scene:
+def analyse_scene(img: np.ndarray) -> Scene:
     """Background colour (the commonest border colour), foreground mask and typical stroke width.
 
-    ``tol`` is the smallest colour distance from the page that counts as ink; by default
-    :func:`page_tolerance` of the page colour, raised above the page's own noise.
+    Ink is what lies further from the page colour than :func:`page_tolerance` of it, raised above
+    the page's own noise (see :func:`_foreground`).
     """
     border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]]).reshape(-1, 3)
     quant = (border // 8).astype(np.int32)
     keys = quant[:, 0] * 1024 + quant[:, 1] * 32 + quant[:, 2]
     common = np.bincount(keys).argmax()
     background = np.median(border[keys == common], axis=0).astype(np.int16)
-    if tol is None:
-        tol = page_tolerance(background)
-    foreground = _foreground(img, background, tol)
+    foreground = _foreground(img, background, page_tolerance(background))
     share = float((keys == common).mean())
     return Scene(
         image=img, background=background, foreground=foreground, stroke=_stroke_width(foreground), page_share=share
@@ -99,13 +97,12 @@ def page_tolerance(background: np.ndarray) -> float:
     >>> [round(page_tolerance(np.array([v, v, v])), 1) for v in (255, 154, 17)]
     [14.0, 9.8, 10.8]
     """
-    step = _contrast_step(background)
-    return INK_TOL * step / _contrast_step(np.array([255, 255, 255]))
+    return INK_TOL * _contrast_step(background) / _WHITE_STEP
 
 
 def _contrast_step(colour: np.ndarray) -> float:
     """8-bit grey levels from ``colour`` (BGR) to the nearest grey with :data:`MIN_CONTRAST` against it."""
-    lum = _luminance(colour)
+    lum = relative_luminance(colour)
     steps = []
     darker = (lum + 0.05) / MIN_CONTRAST - 0.05
     lighter = MIN_CONTRAST * (lum + 0.05) - 0.05
@@ -117,17 +114,14 @@ def _contrast_step(colour: np.ndarray) -> float:
     return float(min(steps))
 
 
-def _luminance(colour: np.ndarray) -> float:
-    """WCAG relative luminance of a BGR colour."""
-    c = np.asarray(colour, float) / 255.0
-    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    return float(lin @ np.array([0.0722, 0.7152, 0.2126]))
-
-
 def _grey_level(lum: float) -> float:
     """The 8-bit sRGB grey level of relative luminance ``lum``."""
     c = 12.92 * lum if lum <= 0.0031308 else 1.055 * lum ** (1 / 2.4) - 0.055
     return 255.0 * c
+
+
+_WHITE_STEP = _contrast_step(np.array([255, 255, 255]))
+"""The step against white, which :data:`INK_TOL` is measured against."""
 
 
 SPECKLE = 3.0
@@ -251,7 +245,7 @@ def _page_noise(dist: np.ndarray, *, band: int = 6) -> float:
     return 1.4826 * float(np.median(edges))
 
 
-def _blends(img: np.ndarray, fg: np.ndarray, *, slack: float = 2.0) -> np.ndarray:
+def _blends(img: np.ndarray, fg: np.ndarray, *, slack: float) -> np.ndarray:
     """Background pixels of ``fg`` that are blends of two unlike foreground colours on either side of
     them, one or two pixels away along a row, a column or a diagonal (see :data:`BLEND_SPREAD`): in
     every channel within ``slack`` of the range the two span (JPEG shifts colours a little, and a
