@@ -122,7 +122,12 @@ def _bridged(ink: np.ndarray, stroke: int) -> np.ndarray:
     side = 2 * (gap // 2) + 1  # odd: an even kernel shifts the closing off its pixels
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
     near = cv2.dilate(dash[lab].view(np.uint8), kernel)
-    return ink | (cv2.morphologyEx(ink, cv2.MORPH_CLOSE, kernel) & near)
+    closed = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, kernel)
+    # a disc closes the gaps of curves but not of one-pixel straight runs (the discs grown from dots a
+    # few pixels apart leave notches narrower than the disc): straight runs close along their own axis
+    for bar in (np.ones((1, side), np.uint8), np.ones((side, 1), np.uint8)):
+        closed |= cv2.morphologyEx(ink, cv2.MORPH_CLOSE, bar)
+    return ink | (closed & near)
 
 
 def _paint(target: np.ndarray, mask: np.ndarray, x: int, y: int, grow: int, value: int, only_empty: bool = False):
@@ -504,9 +509,12 @@ def _walk(
         if nxt is None:
             nxt = _next_point(maps, x, y, heading, ring * np.array([1, 2, 2]), cone=0.6)
             if nxt is None:
+                nxt = _corner_point(maps, x, y, heading, ring)
+            if nxt is None:
                 if pending is None:
                     z = _zone_ahead(maps, x, y, heading, 2 * step, exclude=None if left_start else c.node)
                     if z is None:
+                        logger.debug("walk from %s ends off any node at (%.0f, %.0f)", c.point, x, y)
                         return None
                     if _head_near(heads, z, (x, y), radius):
                         return z, path, labels
@@ -519,9 +527,10 @@ def _walk(
                     return pending[0], path[: pending[1]], labels
         nx_, ny_ = nxt
         d = math.atan2(ny_ - y, nx_ - x)
-        hx = math.cos(heading) + math.cos(d)
-        hy = math.sin(heading) + math.sin(d)
-        heading = math.atan2(hy, hx)
+        if abs((d - heading + math.pi) % (2 * math.pi) - math.pi) > ELBOW_TURN:
+            heading = d  # round an elbow: the old heading would point across the corner into other lines
+        else:  # along a line or curve: the mean of the two smooths the step-to-step jitter
+            heading = math.atan2(math.sin(heading) + math.sin(d), math.cos(heading) + math.cos(d))
         x, y = nx_, ny_
         path.append((x, y))
         xi, yi = round(x), round(y)
@@ -557,6 +566,10 @@ def _walk(
             pending, banded = (z, len(path), heading), 0
     return None
 
+
+ELBOW_TURN = 0.8
+"""Turn of one step (radians) from which on the walk takes the step's direction as its heading
+instead of the mean of old and new (curves turn far less per step; elbows about 1.6)."""
 
 PASS_STEPS = 12
 """Steps a walk may take off the ink, along the band of another node's box, and still pass that node by."""
@@ -635,6 +648,11 @@ def _initial_heading(maps: _Maps, c: Contact, step: int) -> float | None:
     return math.atan2(float(dy[near].mean()), float(dx[near].mean()))
 
 
+BRANCH_HALF = 0.5
+"""Half the widest arc (radians) of the step ring that one line covers: a line crosses the ring of
+radius ``2 × stroke + 2`` over about a radian; more is a crossing or junction."""
+
+
 def _next_point(
     maps: _Maps,
     x: float,
@@ -660,9 +678,37 @@ def _next_point(
     cuts = np.flatnonzero(np.diff(idx) > 1)
     if cuts.size:  # a junction: several branches (most steps see one)
         idx = min(np.split(idx, cuts + 1), key=lambda g: abs(float(np.mean(delta[g]))))
+    if np.ptp(delta[idx]) > 2 * BRANCH_HALF:
+        # one branch wider than a line: two lines meet or cross on the ring; keep the way nearest straight on
+        ahead = delta[idx[np.argmin(np.abs(delta[idx]))]]
+        idx = idx[np.abs(delta[idx] - ahead) <= BRANCH_HALF]
     ang = heading + float(np.mean(delta[idx]))
     r = float(np.hypot(ring[0, 1], ring[0, 2]))
     return x + r * math.cos(ang), y + r * math.sin(ang)
+
+
+CORNER_CONE = 1.9
+"""Widest turn (radians) a walk takes at a dead end: a right-angle elbow met a step too late lies about
+90 degrees off the heading, beyond the cone of an ordinary step."""
+
+CORNER_INK = 0.8
+"""Share of the straight way to a turn's next point that must be ink: the elbow's own line, not a
+neighbouring line across the page."""
+
+
+def _corner_point(maps: _Maps, x: float, y: float, heading: float, ring: np.ndarray) -> tuple[float, float] | None:
+    """The next point round a sharp corner of the line (see :data:`CORNER_CONE`), or None."""
+    nxt = _next_point(maps, x, y, heading, ring, cone=CORNER_CONE)
+    if nxt is None:
+        return None
+    r = float(np.hypot(ring[0, 1], ring[0, 2]))
+    t = np.linspace(0.0, 1.0, max(3, int(r)))
+    px = np.round(x + t * (nxt[0] - x)).astype(int)
+    py = np.round(y + t * (nxt[1] - y)).astype(int)
+    H, W = maps.ink.shape
+    if not ((px >= 0) & (px < W) & (py >= 0) & (py < H)).all():
+        return None
+    return nxt if float((maps.ink[py, px] > 0).mean()) >= CORNER_INK else None
 
 
 def _nearest_contact(contacts: list[Contact], node: int, p: tuple[float, float]) -> int | None:
