@@ -161,7 +161,7 @@ def validate_recordings(rec: Recordings) -> Recordings:
     try:
         fps = float(rec.fps)
     except (TypeError, ValueError) as e:
-        raise DataFormatError(f"fps must be a number, got {rec.fps!r}") from e
+        raise DataFormatError(f"fps must be a number, got {type(rec.fps).__name__}") from e
     if not math.isfinite(fps) or fps <= 0:
         raise DataFormatError(f"fps must be a positive finite number of frames per second, got {fps}")
     finite = np.isfinite(traces)

@@ -3,7 +3,9 @@
 ``connectome_factorize`` runs affinities + NTF on recordings; ``connectome_communities`` reads a saved
 ``result.json`` and reports the communities of one component (optionally only for named neurons),
 re-detecting them with the chosen method. Bad arguments raise :class:`connectome.errors.ConnectomeError`
-subclasses whose message a model can act on.
+subclasses whose message a model can act on. Given a ``root`` (a tool session's root folder), a tool reads
+only files under it (:func:`graphsolvers.security.resolve_under_root`); without one (trusted Python
+callers) any path is read.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectome.errors import DataFormatError, ParameterError
+from graphsolvers.security import describe_validation_error, resolve_under_root
 
 __all__ = ["CommunitiesArgs", "FactorizeArgs", "connectome_communities", "connectome_factorize"]
 
@@ -52,12 +55,15 @@ def _parse(model: type[BaseModel], args: BaseModel | dict[str, Any]) -> Any:
     try:
         return model.model_validate(args)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "arguments"
-        raise ParameterError(f"{model.__name__}: {where}: {first['msg']} (got {first.get('input')!r})") from e
+        raise ParameterError(f"{model.__name__}: {describe_validation_error(e, max_items=1)}") from e
 
 
-def connectome_factorize(args: FactorizeArgs | dict[str, Any]) -> dict[str, Any]:
+def _path(user_path: str, root: str | Path | None) -> Path:
+    """A file argument: resolved under ``root`` (refused outside it) when a root is given."""
+    return resolve_under_root(user_path, root) if root is not None else Path(user_path)
+
+
+def connectome_factorize(args: FactorizeArgs | dict[str, Any], *, root: str | Path | None = None) -> dict[str, Any]:
     """Factorize the recordings' dynamic affinities into components (when, in which animals, which pairs).
 
     Returns ``{"rank", "rel_error", "windows_s", "components": [{"time", "animals", "animal_names",
@@ -79,7 +85,7 @@ def connectome_factorize(args: FactorizeArgs | dict[str, Any]) -> dict[str, Any]
     from connectome.ntf import choose_rank, ntf_restarts, rank_selection
 
     a: FactorizeArgs = _parse(FactorizeArgs, args)
-    rec = load_recordings(Path(a.data))
+    rec = load_recordings(_path(a.data, root))
     tensor = affinity_tensor(rec, window_s=a.window_s, stride_s=a.stride_s)
     if a.rank == "auto":
         ranks = [r for r in range(1, 9) if r <= tensor.shape[1]]
@@ -118,7 +124,7 @@ def connectome_factorize(args: FactorizeArgs | dict[str, Any]) -> dict[str, Any]
     }
 
 
-def connectome_communities(args: CommunitiesArgs | dict[str, Any]) -> dict[str, Any]:
+def connectome_communities(args: CommunitiesArgs | dict[str, Any], *, root: str | Path | None = None) -> dict[str, Any]:
     """Communities of one component of a saved result, by the weighted SBM or Leiden.
 
     Returns ``{"component", "method", "n_communities", "communities": {neuron: id}, "members": {id: [neurons]}}``;
@@ -126,6 +132,8 @@ def connectome_communities(args: CommunitiesArgs | dict[str, Any]) -> dict[str, 
 
     Raises
     ------
+    OutsideRootError
+        ``result`` outside ``root``.
     UnknownNeuronError
         A name in ``neurons`` that is not in the result.
     ParameterError
@@ -137,7 +145,7 @@ def connectome_communities(args: CommunitiesArgs | dict[str, Any]) -> dict[str, 
     from connectome.pipeline import DynamicConnectome, community_of
 
     a: CommunitiesArgs = _parse(CommunitiesArgs, args)
-    path = Path(a.result)
+    path = _path(a.result, root)
     try:
         result = DynamicConnectome.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:

@@ -262,14 +262,54 @@ def _add_tool_commands(sub) -> None:
     tcall.add_argument(
         "--args", default="{}", metavar="JSON", help="the arguments as a JSON object, or @FILE holding one (default {})"
     )
+    _add_session_options(tcall)
     tcall.set_defaults(func=_ocr_checked(_tools_call))
     mcp = sub.add_parser(
         "mcp",
         help="serve the tools over the Model Context Protocol (stdio)",
         description="Serve every tool of `flowpath tools list` to an MCP client over stdin/stdout. Graph handles "
-        "returned by load_graph / parse_flowchart stay valid for the life of the server. Logs go to stderr.",
+        "returned by load_graph / parse_flowchart stay valid for the life of the server. The client may name only "
+        "files under --root (docs/security.md). Logs go to stderr.",
     )
+    _add_session_options(mcp, store=True)
     mcp.set_defaults(func=_ocr_checked(_mcp))
+
+
+def _add_session_options(parser: argparse.ArgumentParser, *, store: bool = False) -> None:
+    """--root and the caps of a tool session (graphsolvers.security; docs/security.md)."""
+    from graphsolvers.security import MAX_STORE_BYTES, MAX_TOOL_ARGS_BYTES
+
+    parser.add_argument(
+        "--root",
+        default=".",
+        metavar="DIR",
+        help="tools may read only files under this folder; relative paths are taken from it (default: .)",
+    )
+    parser.add_argument(
+        "--max-arg-bytes",
+        type=int,
+        default=MAX_TOOL_ARGS_BYTES,
+        metavar="N",
+        help=f"refuse a call whose arguments exceed N bytes of JSON (default {MAX_TOOL_ARGS_BYTES})",
+    )
+    if store:
+        parser.add_argument(
+            "--store-bytes",
+            type=int,
+            default=MAX_STORE_BYTES,
+            metavar="N",
+            help=f"estimated memory of the graphs kept by handle; the oldest are dropped (default {MAX_STORE_BYTES})",
+        )
+
+
+def _session(args: argparse.Namespace):
+    from flowpath.tools.session import ToolSession
+    from graphsolvers.security import MAX_STORE_BYTES
+
+    store_bytes = getattr(args, "store_bytes", MAX_STORE_BYTES)
+    if args.max_arg_bytes < 1 or store_bytes < 1:
+        raise InputError("--max-arg-bytes and --store-bytes must be positive")
+    return ToolSession(args.root, max_arg_bytes=args.max_arg_bytes, store_bytes=store_bytes)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -327,6 +367,7 @@ def _tools_call(args: argparse.Namespace) -> int:
     from graphsolvers.errors import ToolkitError
 
     tool = get_tool(args.name)
+    session = _session(args)
     text = args.args
     if text.startswith("@"):
         text = Path(text[1:]).read_text(encoding="utf-8")
@@ -337,7 +378,7 @@ def _tools_call(args: argparse.Namespace) -> int:
     if not isinstance(tool_args, dict):
         raise InputError(f"--args must be a JSON object of arguments, got {type(tool_args).__name__}")
     try:
-        result = tool(tool_args)
+        result = tool.run(tool_args, session)
     except (ToolkitError, OSError):
         raise
     except Exception as e:  # a tool bug still ends in one line, with the traceback in the debug log
@@ -350,7 +391,7 @@ def _tools_call(args: argparse.Namespace) -> int:
 def _mcp(args: argparse.Namespace) -> int:
     from flowpath.tools.mcp_server import serve
 
-    serve()
+    serve(_session(args))
     return 0
 
 

@@ -14,7 +14,9 @@ __all__ = [
     "FeatureError",
     "GraphStructureError",
     "GraphValidationError",
+    "LimitExceededError",
     "MermaidSyntaxError",
+    "OutsideRootError",
     "ToolkitError",
 ]
 
@@ -77,3 +79,27 @@ class FeatureError(GraphValidationError):
 
 class CheckpointError(ToolkitError):
     """A model checkpoint that cannot be used: unreadable, another format, or trained for another task."""
+
+
+class LimitExceededError(ToolkitError, ValueError):
+    """An input over one of the size caps of :mod:`graphsolvers.security` (text, graph, tool arguments, store).
+
+    The message names the cap and its value.
+
+    Attributes
+    ----------
+    cap : str
+        Name of the cap's constant, e.g. ``"MAX_INPUT_CHARS"``.
+    limit, size : int
+        The cap's value and the size of the refused input, in the cap's unit.
+    """
+
+    def __init__(self, message: str, *, cap: str, limit: int, size: int) -> None:
+        self.cap = cap
+        self.limit = limit
+        self.size = size
+        super().__init__(message)
+
+
+class OutsideRootError(ToolkitError):
+    """A file argument of a tool call that does not resolve to a path under the session's root folder."""

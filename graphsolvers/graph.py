@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator, model_validator
 
 from graphsolvers.errors import GraphValidationError
+from graphsolvers.security import check_graph_size, describe_validation_error, quote
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -143,25 +144,25 @@ class Graph(BaseModel):
         seen: set[str] = set()
         for i, node in enumerate(self.nodes):
             if node.id in seen:
-                raise GraphValidationError(f"duplicate node id {node.id!r} (nodes[{i}]); node ids must be unique")
+                raise GraphValidationError(f"duplicate node id {quote(node.id)} (nodes[{i}]); node ids must be unique")
             seen.add(node.id)
             if node.bbox is not None:
                 x1, y1, x2, y2 = node.bbox
                 if not all(math.isfinite(v) for v in node.bbox):
-                    raise GraphValidationError(f"node {node.id!r} has a non-finite bbox {node.bbox}")
+                    raise GraphValidationError(f"node {quote(node.id)} has a non-finite bbox")
                 if x1 > x2 or y1 > y2:
                     raise GraphValidationError(
-                        f"node {node.id!r} has an inverted bbox {node.bbox}; expected x1 <= x2 and y1 <= y2"
+                        f"node {quote(node.id)} has an inverted bbox; expected x1 <= x2 and y1 <= y2"
                     )
         for i, edge in enumerate(self.edges):
             for end in (edge.source, edge.target):
                 if end not in seen:
                     raise GraphValidationError(
-                        f"edge {i} ({edge.source!r} -> {edge.target!r}) references unknown node {end!r}"
+                        f"edge {i} ({quote(edge.source)} -> {quote(edge.target)}) references unknown node {quote(end)}"
                     )
             if edge.weight is not None and not math.isfinite(edge.weight):
                 raise GraphValidationError(
-                    f"edge {i} ({edge.source!r} -> {edge.target!r}) has non-finite weight {edge.weight}"
+                    f"edge {i} ({quote(edge.source)} -> {quote(edge.target)}) has a non-finite weight"
                 )
         return self
 
@@ -231,9 +232,12 @@ class Graph(BaseModel):
             raise GraphValidationError(f"a graph document must be a JSON object, got {type(data).__name__}")
         version = data.get("schema_version", SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
-            raise GraphValidationError(
-                f"unsupported graph schema_version {version!r}; this version reads {SCHEMA_VERSION}"
-            )
+            shown = version if isinstance(version, int) else f"of type {type(version).__name__}"
+            raise GraphValidationError(f"unsupported graph schema_version {shown}; this version reads {SCHEMA_VERSION}")
+        nodes, edges = data.get("nodes"), data.get("edges")
+        check_graph_size(  # before a model is built for any of them
+            len(nodes) if isinstance(nodes, list) else 0, len(edges) if isinstance(edges, list) else 0
+        )
         return cls(**data)
 
     # ------------------------------------------------------------------ networkx
@@ -407,7 +411,9 @@ def _feature_matrix(nodes: Sequence[Node], feature_keys: Sequence[str] | None, d
 def _as_floats(value: Any, node_id: str, key: str) -> list[float]:
     values = value if isinstance(value, list) else [value]
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-        raise GraphValidationError(f"node {node_id!r} feature {key!r} is not numeric: {value!r}")
+        raise GraphValidationError(
+            f"node {quote(node_id)} feature {key!r} is not numeric (a number or a list of numbers)"
+        )
     return [float(v) for v in values]
 
 
@@ -444,12 +450,7 @@ def _build(model: type[BaseModel], **data: Any) -> Any:
 
 
 def _describe_validation_error(error: ValidationError) -> str:
-    parts = []
-    for err in error.errors()[:3]:
-        loc = ".".join(str(p) for p in err["loc"]) or "graph"
-        parts.append(f"{loc}: {err['msg']} (got {err.get('input')!r:.60})")
-    more = f" (+{error.error_count() - 3} more)" if error.error_count() > 3 else ""
-    return "invalid graph: " + "; ".join(parts) + more
+    return "invalid graph: " + describe_validation_error(error)  # never the values: they may come from a file
 
 
 def ensure_graph(value: Graph | dict[str, Any] | str) -> Graph:

@@ -43,8 +43,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphsolvers.errors import GraphValidationError, MermaidSyntaxError
+from graphsolvers.errors import GraphValidationError, LimitExceededError, MermaidSyntaxError
 from graphsolvers.graph import Edge, Graph, Node
+from graphsolvers.security import MAX_GRAPH_EDGES, MAX_GRAPH_NODES, MAX_MERMAID_FANOUT
 
 __all__ = ["SHAPES", "parse_mermaid", "to_mermaid"]
 
@@ -124,6 +125,7 @@ class _Draft:
     edges: list[dict[str, Any]] = field(default_factory=list)
     directives: list[str] = field(default_factory=list)
     meta: dict[str, Any] | None = None
+    fanout: int = 0  # edges made by ``&`` groups so far (capped by MAX_MERMAID_FANOUT)
 
 
 class _Scanner:
@@ -148,6 +150,11 @@ class _Scanner:
     def error(self, message: str, pos: int | None = None) -> MermaidSyntaxError:
         line, col = self.where(pos)
         return MermaidSyntaxError(message, line, col)
+
+    def over_cap(self, what: str, size: int, cap: str, limit: int, pos: int) -> LimitExceededError:
+        line, col = self.where(pos)
+        message = f"line {line}, column {col}: {what}, over the cap {cap} = {limit:,}"
+        return LimitExceededError(message, cap=cap, limit=limit, size=size)
 
     def skip_blanks(self) -> None:
         """Skip spaces and tabs (not newlines)."""
@@ -231,11 +238,10 @@ def _parse_header(sc: _Scanner, draft: _Draft) -> None:
             continue
         break
     m = sc.match(re.compile(r"(flowchart|graph)\b"))
-    if not m:
-        found = sc.text[sc.pos : sc.pos + 20].split("\n")[0]
+    if not m:  # the text is not quoted: it may be any file's first line
         raise sc.error(
-            f"expected a 'flowchart' or 'graph' header, found {found!r}"
-            if found
+            "expected a 'flowchart' or 'graph' header: this is not Mermaid flowchart text"
+            if sc.text[sc.pos : sc.pos + 1].strip()
             else "empty diagram: expected a 'flowchart' or 'graph' header"
         )
     sc.skip_blanks()
@@ -243,10 +249,10 @@ def _parse_header(sc: _Scanner, draft: _Draft) -> None:
     if d:
         direction = d.group(0).upper()
         if direction not in _DIRECTIONS:
-            raise sc.error(f"unknown direction {d.group(0)!r}; use one of TD, TB, BT, LR, RL", d.start())
+            raise sc.error("unknown direction; use one of TD, TB, BT, LR, RL", d.start())
         draft.direction = direction
     if not sc.at_end_of_statement():
-        raise sc.error(f"unexpected text after the header: {sc.text[sc.pos : sc.pos + 20]!r}")
+        raise sc.error("unexpected text after the header; put statements on the following lines")
 
 
 def _parse_comment(sc: _Scanner, draft: _Draft) -> None:
@@ -283,6 +289,17 @@ def _parse_statement(sc: _Scanner, draft: _Draft) -> None:
         op, label = _parse_link(sc)
         sc.skip_blanks()
         right = _parse_node_group(sc, draft)
+        n_new = len(left) * len(right)  # counted before a single edge of a fan-out is built
+        if n_new > 1:
+            draft.fanout += n_new
+            if draft.fanout > MAX_MERMAID_FANOUT:
+                what = f"'&' groups would make {draft.fanout:,} edges ({len(left):,} × {len(right):,} at this link)"
+                raise sc.over_cap(what, draft.fanout, "MAX_MERMAID_FANOUT", MAX_MERMAID_FANOUT, link_pos)
+        if len(draft.edges) + n_new > MAX_GRAPH_EDGES:
+            size = len(draft.edges) + n_new
+            raise sc.over_cap(
+                f"the graph would have {size:,} edges", size, "MAX_GRAPH_EDGES", MAX_GRAPH_EDGES, link_pos
+            )
         for s in left:
             for t in right:
                 attrs = {} if op == "-->" else {"link": op}
@@ -314,9 +331,12 @@ def _parse_node(sc: _Scanner, draft: _Draft) -> str:
     sc.skip_blanks()
     m = sc.match(_ID)
     if not m:
-        got = sc.text[sc.pos : sc.pos + 1] or "end of text"
-        raise sc.error(f"expected a node id, found {got!r}")
+        got = " (letters, digits or _)" if sc.pos < len(sc.text) else ", found the end of the text"
+        raise sc.error(f"expected a node id{got}")
     node_id = m.group(0)
+    if node_id not in draft.nodes and len(draft.nodes) >= MAX_GRAPH_NODES:
+        size = len(draft.nodes) + 1
+        raise sc.over_cap(f"the graph would have {size:,} nodes", size, "MAX_GRAPH_NODES", MAX_GRAPH_NODES, m.start())
     node = draft.nodes.setdefault(node_id, {"id": node_id, "text": node_id, "shape": None})
     for opener in _OPENERS:
         if sc.startswith(opener):
@@ -386,8 +406,7 @@ def _parse_link(sc: _Scanner) -> tuple[str, str | None]:
             op = {"--": ("---", "-->"), "==": ("===", "==>"), "-.": ("-.-", "-.->")}[m.group(1)][arrow]
             sc.pos = close.end()
             return head + op, _decode(label)
-    got = sc.text[sc.pos : sc.pos + 10].split("\n")[0]
-    raise sc.error(f"expected a link such as '-->' or the end of the statement, found {got!r}", start)
+    raise sc.error("expected a link such as '-->' or the end of the statement", start)
 
 
 def _line_end(text: str, pos: int) -> int:

@@ -30,6 +30,7 @@ from typing import Literal
 
 from graphsolvers.errors import ToolkitError
 from graphsolvers.graph import Graph
+from graphsolvers.security import quote
 
 __all__ = [
     "NodeNotFoundError",
@@ -66,7 +67,7 @@ def _check(graph: Graph, *node_ids: str) -> None:
     for nid in node_ids:
         if nid not in ids:
             sample = ", ".join(graph.node_ids[:10])
-            raise NodeNotFoundError(f"node {nid!r} is not in the graph (ids: {sample})")
+            raise NodeNotFoundError(f"node {quote(nid)} is not in the graph (ids: {sample})")
 
 
 def _norm_label(label: str | None) -> str:

@@ -34,6 +34,7 @@ from flowpath.agent.result import AttributedNode, AttributionResult, PathEdge
 from flowpath.agent.text import content_tokens
 from flowpath.errors import InputError
 from graphsolvers.graph import Graph
+from graphsolvers.security import MAX_ATTRIBUTE_EDGES, MAX_ATTRIBUTE_NODES, check_graph_size, check_text
 
 __all__ = ["MAX_TEXT_CHARS", "POLICIES", "AgentState", "FlowPathAgent", "build_agent"]
 
@@ -100,7 +101,15 @@ class FlowPathAgent:
         return self._parsed[key]
 
     def _parse(self, state: AgentState) -> AgentState:
-        return {"graph": self.graph_of(state["source"])}
+        graph = self.graph_of(state["source"])
+        check_graph_size(
+            len(graph.nodes),
+            len(graph.edges),
+            what="the chart",
+            nodes=("MAX_ATTRIBUTE_NODES", MAX_ATTRIBUTE_NODES),
+            edges=("MAX_ATTRIBUTE_EDGES", MAX_ATTRIBUTE_EDGES),
+        )
+        return {"graph": graph}
 
     def _ground(self, state: AgentState) -> AgentState:
         warnings = list(state.get("warnings", []))
@@ -197,7 +206,8 @@ class FlowPathAgent:
         source : Graph, image path or image array
             The flowchart; images are parsed once and cached by content hash.
         question, answer : str
-            Non-empty texts; longer than :data:`MAX_TEXT_CHARS` they are truncated with a warning.
+            Non-empty texts; longer than :data:`MAX_TEXT_CHARS` they are truncated with a warning, longer than
+            :data:`graphsolvers.security.MAX_INPUT_CHARS` refused.
         scorer : NodeScorer, optional
             Overrides the learned policy's committed scorer (used for cross-validated benchmarks).
 
@@ -205,8 +215,12 @@ class FlowPathAgent:
         ------
         InputError
             On an empty or whitespace-only question or answer.
+        LimitExceededError
+            On a question or answer over ``MAX_INPUT_CHARS``, or a chart over ``MAX_ATTRIBUTE_NODES`` nodes or
+            ``MAX_ATTRIBUTE_EDGES`` edges.
         """
         for name, text in (("question", question), ("answer", answer)):
+            check_text(f"the {name}", text)
             if not isinstance(text, str) or not text.strip():
                 raise InputError(f"the {name} is empty; pass the text to attribute")
         state = self._app.invoke(

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from flowpath.errors import InputError
+from graphsolvers.security import describe_validation_error
 
 __all__ = ["ANSWER_FIELDS", "BenchItem", "chart_image", "data_dir", "load_items"]
 
@@ -71,7 +72,11 @@ def load_items(folder: Path, *, limit: int | None = None) -> list[BenchItem]:
             BenchItem(id=qid, **{k: v[k] for k in fields if k in v or BenchItem.model_fields[k].is_required()})
             for qid, v in raw.items()
         ]
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValidationError) as e:
+    except ValidationError as e:  # location and message only: the values are the file's
+        raise InputError(
+            f"{folder / 'dataset.json'} is not a FlowExplainBench dataset: {describe_validation_error(e)}"
+        ) from e
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
         raise InputError(f"{folder / 'dataset.json'} is not a FlowExplainBench dataset: {e}") from e
     return items[:limit] if limit is not None else items
 

@@ -1,7 +1,9 @@
 """Typed tool library for agents: one registry, used as Python calls, LangChain tools, CLI and MCP server.
 
 Graphs pass between tools as handles (``load_graph`` / ``parse_flowchart`` return one) or as graph
-JSON / Mermaid text, never as Python objects. See :mod:`flowpath.tools.registry`.
+JSON / Mermaid text, never as Python objects. Every call runs in a :class:`ToolSession`: the root folder
+its file arguments must lie under, its graph store and its caps (``docs/security.md``). See
+:mod:`flowpath.tools.registry`.
 
 Examples
 --------
@@ -16,6 +18,7 @@ from flowpath.tools import app_tools as app_tools
 from flowpath.tools import graph_tools as graph_tools
 from flowpath.tools.errors import ToolInputError, UnknownHandleError, UnknownToolError
 from flowpath.tools.registry import REGISTRY, Tool, as_langchain_tools, call_tool, get_tool, list_tools
+from flowpath.tools.session import ToolSession, default_session
 from flowpath.tools.store import GraphStore, default_store, resolve_graph
 
 __all__ = [
@@ -23,10 +26,12 @@ __all__ = [
     "GraphStore",
     "Tool",
     "ToolInputError",
+    "ToolSession",
     "UnknownHandleError",
     "UnknownToolError",
     "as_langchain_tools",
     "call_tool",
+    "default_session",
     "default_store",
     "get_tool",
     "list_tools",

@@ -2,7 +2,9 @@
 
 These reuse the project's code: :func:`flowpath.vision.parse_image`, one lazily built
 :class:`~flowpath.agent.graph.FlowPathAgent` per policy, :func:`flowpath.agent.embed.get_embedder`,
-:mod:`graphsolvers.cgs.tools` and :mod:`connectome.tools` (whose argument models they register).
+:mod:`graphsolvers.cgs.tools` and :mod:`connectome.tools` (whose argument models they register). Every
+file argument goes through the session's root (:meth:`~flowpath.tools.session.ToolSession.path`); texts
+are refused above :data:`~graphsolvers.security.MAX_INPUT_CHARS` before any tokenisation.
 
 Examples
 --------
@@ -15,21 +17,20 @@ Examples
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectome.tools import CommunitiesArgs, FactorizeArgs, connectome_communities, connectome_factorize
-from flowpath.tools.errors import ToolInputError
 from flowpath.tools.registry import REGISTRY
-from flowpath.tools.store import GRAPH_REF_HELP, IMAGE_SUFFIXES, GraphRef, default_store, resolve_graph
+from flowpath.tools.session import ToolSession, default_session
+from flowpath.tools.store import GRAPH_REF_HELP, GraphRef
 from graphsolvers import queries
 from graphsolvers.cgs.tools import CgsPredictArgs, CgsSolveArgs, cgs_predict, cgs_solve
 from graphsolvers.graph import Graph
+from graphsolvers.security import MAX_INPUT_CHARS, check_text
 
 __all__ = [
     "AttributeArgs",
@@ -66,8 +67,14 @@ class AttributeArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     chart: GraphRef = Field(description="A flowchart image path, or " + GRAPH_REF_HELP[0].lower() + GRAPH_REF_HELP[1:])
-    question: str = Field(min_length=1, description="The question asked about the chart.")
-    answer: str = Field(min_length=1, description="The answer to ground in the chart (e.g. an LLM's answer).")
+    question: str = Field(
+        min_length=1, description=f"The question asked about the chart (at most {MAX_INPUT_CHARS:,} characters)."
+    )
+    answer: str = Field(
+        min_length=1,
+        description="The answer to ground in the chart, e.g. an LLM's answer "
+        f"(at most {MAX_INPUT_CHARS:,} characters).",
+    )
     policy: Literal["learned", "symbolic"] = Field(
         "learned", description="'learned': graph tools + trained node scorer (default); 'symbolic': rules only."
     )
@@ -76,7 +83,11 @@ class AttributeArgs(BaseModel):
 class EmbedTextArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    texts: list[str] = Field(min_length=1, max_length=256, description="Texts to embed (at most 256).")
+    texts: list[str] = Field(
+        min_length=1,
+        max_length=256,
+        description=f"Texts to embed (at most 256, each at most {MAX_INPUT_CHARS:,} characters).",
+    )
     query: str | None = Field(
         None, description="If given, return the cosine similarity of each text to this query, best first."
     )
@@ -118,34 +129,16 @@ def graph_summary(graph: Graph) -> dict[str, Any]:
     }
 
 
-def resolve_chart(ref: GraphRef) -> Graph:
-    """The graph of a chart: an image path is parsed (once per image content), anything else is a graph reference.
+def resolve_chart(ref: GraphRef, session: ToolSession | None = None) -> Graph:
+    """The graph of a chart: an image path is parsed (once per image content), anything else is a graph reference;
+    files must lie under the session's root (default session: the process-wide one).
 
     Examples
     --------
     >>> resolve_chart("flowchart LR\\n  X --> Y").node_ids
     ['X', 'Y']
     """
-    if isinstance(ref, str) and Path(ref.strip()).suffix.lower() in IMAGE_SUFFIXES and "\n" not in ref:
-        return default_store().get(_parse_image_cached(ref.strip()))
-    return resolve_graph(ref)
-
-
-def _parse_image_cached(path: str) -> str:
-    """Parse the image at ``path`` (or reuse this session's parse of the same bytes); return the graph handle."""
-    p = Path(path)
-    if not p.is_file():
-        raise ToolInputError(f"no such image file: {path!r}")
-    store = default_store()
-    key = hashlib.sha256(p.read_bytes()).hexdigest()
-    handle = store.image_handle(key)
-    if handle is None:
-        from flowpath.vision import parse_image  # lazily: OpenCV + OCR models
-
-        log.info("parsing flowchart image %s", path)
-        handle = store.put(parse_image(p))
-        store.remember_image(key, handle)
-    return handle
+    return (session or default_session()).chart(ref)
 
 
 @functools.cache
@@ -156,39 +149,44 @@ def _agent(policy: str) -> Any:
 
 
 @REGISTRY.register("load_graph", LoadGraphArgs)
-def load_graph(args: LoadGraphArgs) -> dict[str, Any]:
+def load_graph(args: LoadGraphArgs, session: ToolSession) -> dict[str, Any]:
     """Load a flowchart graph from Mermaid text, graph JSON or a graph file and return a handle for the other
     graph tools plus a summary (node ids with their texts, start/end/decision nodes). Pass the handle as the
     `graph` argument of later tools."""
-    graph = resolve_graph(args.source)
-    return {"handle": default_store().put(graph), "summary": graph_summary(graph)}
+    graph = session.graph(args.source)
+    return {"handle": session.store.put(graph), "summary": graph_summary(graph)}
 
 
 @REGISTRY.register("parse_flowchart", ParseFlowchartArgs)
-def parse_flowchart(args: ParseFlowchartArgs) -> dict[str, Any]:
+def parse_flowchart(args: ParseFlowchartArgs, session: ToolSession) -> dict[str, Any]:
     """Read a flowchart image (OCR + shape and arrow detection) into a graph. Returns a handle for the other tools,
     a summary, and the graph JSON (nodes with id, text, kind and bounding box; edges with their labels)."""
-    handle = _parse_image_cached(args.image)
-    graph = default_store().get(handle)
+    handle = session.parse_image(args.image)
+    graph = session.store.get(handle)
     return {"handle": handle, "summary": graph_summary(graph), "graph": graph.model_dump(mode="json")}
 
 
 @REGISTRY.register("attribute", AttributeArgs)
-def attribute(args: AttributeArgs) -> dict[str, Any]:
+def attribute(args: AttributeArgs, session: ToolSession) -> dict[str, Any]:
     """Find the minimal set of flowchart nodes that ground an answer to a question about the chart: the attributed
     nodes (id, text, kind, bounding box, score), the edges between them, the reason and the trace of graph-tool
     calls. The chart is an image path (parsed once) or a graph handle / graph JSON / Mermaid text."""
-    graph = resolve_chart(args.chart)
+    check_text("the question", args.question)  # before the chart is parsed
+    check_text("the answer", args.answer)
+    graph = session.chart(args.chart)
     return _agent(args.policy).attribute(graph, args.question, args.answer).model_dump(mode="json")
 
 
 @REGISTRY.register("embed_text", EmbedTextArgs)
-def embed_text(args: EmbedTextArgs) -> dict[str, Any]:
+def embed_text(args: EmbedTextArgs, session: ToolSession) -> dict[str, Any]:
     """Sentence embeddings (MiniLM, offline). With a query: the cosine similarity of each text to it, best first.
     Without: the matrix of pairwise cosine similarities. Vectors only if return_vectors is true."""
+    for i, text in enumerate(args.texts):
+        check_text(f"texts[{i}]", text)  # before the model loads or tokenises anything
+    check_text("the query", args.query)
     from flowpath.agent.embed import get_embedder
 
-    embedder = get_embedder()
+    embedder = get_embedder().fresh()  # a memo per call: a client's texts do not pile up in the server
     vecs = embedder.embed(args.texts)
     out: dict[str, Any] = {"model": "all-MiniLM-L6-v2", "dim": int(vecs.shape[1])}
     if args.query is not None:
@@ -203,27 +201,27 @@ def embed_text(args: EmbedTextArgs) -> dict[str, Any]:
 
 
 @REGISTRY.register("cgs_solve", CgsSolveToolArgs, describe=cgs_solve)
-def cgs_solve_tool(args: CgsSolveToolArgs) -> dict[str, Any]:
-    return cgs_solve(**_with_graph_json(args))
+def cgs_solve_tool(args: CgsSolveToolArgs, session: ToolSession) -> dict[str, Any]:
+    return cgs_solve(**_with_graph(args, session))
 
 
 @REGISTRY.register("cgs_predict", CgsPredictToolArgs, describe=cgs_predict)
-def cgs_predict_tool(args: CgsPredictToolArgs) -> dict[str, Any]:
-    return cgs_predict(**_with_graph_json(args))
+def cgs_predict_tool(args: CgsPredictToolArgs, session: ToolSession) -> dict[str, Any]:
+    return cgs_predict(**_with_graph(args, session), root=session.root)
 
 
 @REGISTRY.register("connectome_factorize", FactorizeArgs, describe=connectome_factorize)
-def connectome_factorize_tool(args: FactorizeArgs) -> dict[str, Any]:
-    return connectome_factorize(args)
+def connectome_factorize_tool(args: FactorizeArgs, session: ToolSession) -> dict[str, Any]:
+    return connectome_factorize(args, root=session.root)
 
 
 @REGISTRY.register("connectome_communities", CommunitiesArgs, describe=connectome_communities)
-def connectome_communities_tool(args: CommunitiesArgs) -> dict[str, Any]:
-    return connectome_communities(args)
+def connectome_communities_tool(args: CommunitiesArgs, session: ToolSession) -> dict[str, Any]:
+    return connectome_communities(args, root=session.root)
 
 
-def _with_graph_json(args: BaseModel) -> dict[str, Any]:
-    """The arguments as keywords, with the graph reference resolved to its JSON document."""
+def _with_graph(args: BaseModel, session: ToolSession) -> dict[str, Any]:
+    """The arguments as keywords, with the graph reference resolved in the session."""
     kwargs = args.model_dump(exclude_unset=True)
-    kwargs["graph"] = resolve_graph(kwargs["graph"]).model_dump(mode="json")
+    kwargs["graph"] = session.graph(kwargs["graph"])
     return kwargs

@@ -1,6 +1,7 @@
 """Graph tools: the symbolic queries of :mod:`graphsolvers.queries` over a graph handle, JSON or Mermaid.
 
-Each tool resolves its ``graph`` argument (see :data:`~flowpath.tools.store.GraphRef`), calls the
+Each tool resolves its ``graph`` argument in the caller's session (see
+:data:`~flowpath.tools.store.GraphRef`; a file must lie under the session's root), calls the
 query and returns a small dict. Unknown node ids raise
 :class:`~graphsolvers.queries.NodeNotFoundError` whose message lists some of the graph's ids.
 
@@ -28,7 +29,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowpath.tools.registry import REGISTRY
-from flowpath.tools.store import GRAPH_REF_HELP, GraphRef, resolve_graph
+from flowpath.tools.session import ToolSession
+from flowpath.tools.store import GRAPH_REF_HELP, GraphRef
 from graphsolvers import queries
 from graphsolvers.graph import Graph
 
@@ -92,8 +94,8 @@ class LoopsArgs(GraphArgs):
     max_loops: int = Field(50, ge=1, le=500, description="Most cycles returned.")
 
 
-def _graph(args: GraphArgs) -> Graph:
-    graph = resolve_graph(args.graph)
+def _graph(args: GraphArgs, session: ToolSession) -> Graph:
+    graph = session.graph(args.graph)
     pinned: dict[str, str] = getattr(args, "pinned", None) or {}
     for nid in pinned:  # a pinned id the graph lacks is an error, not a silent no-op
         queries.get_statement(graph, nid)
@@ -101,105 +103,107 @@ def _graph(args: GraphArgs) -> Graph:
 
 
 @REGISTRY.register("get_statement", NodeArgs)
-def get_statement(args: NodeArgs) -> dict[str, Any]:
+def get_statement(args: NodeArgs, session: ToolSession) -> dict[str, Any]:
     """The text and kind (start, end, process, decision, io, ...) of one node of a flowchart graph."""
-    graph = _graph(args)
+    graph = _graph(args, session)
     text = queries.get_statement(graph, args.node_id)
     return {"node_id": args.node_id, "text": text, "kind": graph.node(args.node_id).kind}
 
 
 @REGISTRY.register("neighbours", NeighboursArgs)
-def neighbours(args: NeighboursArgs) -> dict[str, Any]:
+def neighbours(args: NeighboursArgs, session: ToolSession) -> dict[str, Any]:
     """The nodes directly after (direction 'out'), before ('in') or around ('both') a node, in edge order."""
-    ids = queries.neighbours(_graph(args), args.node_id, direction=args.direction)
+    ids = queries.neighbours(_graph(args, session), args.node_id, direction=args.direction)
     return {"node_id": args.node_id, "direction": args.direction, "neighbours": ids}
 
 
 @REGISTRY.register("in_degree", NodeArgs)
-def in_degree(args: NodeArgs) -> dict[str, Any]:
+def in_degree(args: NodeArgs, session: ToolSession) -> dict[str, Any]:
     """How many edges enter a node (parallel edges counted)."""
-    return {"node_id": args.node_id, "in_degree": queries.in_degree(_graph(args), args.node_id)}
+    return {"node_id": args.node_id, "in_degree": queries.in_degree(_graph(args, session), args.node_id)}
 
 
 @REGISTRY.register("out_degree", NodeArgs)
-def out_degree(args: NodeArgs) -> dict[str, Any]:
+def out_degree(args: NodeArgs, session: ToolSession) -> dict[str, Any]:
     """How many edges leave a node (parallel edges counted)."""
-    return {"node_id": args.node_id, "out_degree": queries.out_degree(_graph(args), args.node_id)}
+    return {"node_id": args.node_id, "out_degree": queries.out_degree(_graph(args, session), args.node_id)}
 
 
 @REGISTRY.register("max_in_degree", GraphArgs)
-def max_in_degree(args: GraphArgs) -> dict[str, Any]:
+def max_in_degree(args: GraphArgs, session: ToolSession) -> dict[str, Any]:
     """The largest in-degree in the graph and the nodes that have it (the busiest merge points)."""
-    degree, nodes = queries.max_in_degree(_graph(args))
+    degree, nodes = queries.max_in_degree(_graph(args, session))
     return {"degree": degree, "nodes": nodes}
 
 
 @REGISTRY.register("max_out_degree", GraphArgs)
-def max_out_degree(args: GraphArgs) -> dict[str, Any]:
+def max_out_degree(args: GraphArgs, session: ToolSession) -> dict[str, Any]:
     """The largest out-degree in the graph and the nodes that have it (the widest branch points)."""
-    degree, nodes = queries.max_out_degree(_graph(args))
+    degree, nodes = queries.max_out_degree(_graph(args, session))
     return {"degree": degree, "nodes": nodes}
 
 
 @REGISTRY.register("ancestors", NodeArgs)
-def ancestors(args: NodeArgs) -> dict[str, Any]:
+def ancestors(args: NodeArgs, session: ToolSession) -> dict[str, Any]:
     """Every node from which a node can be reached, with its level (1 = direct predecessor)."""
-    return {"node_id": args.node_id, "ancestors": queries.ancestors(_graph(args), args.node_id)}
+    return {"node_id": args.node_id, "ancestors": queries.ancestors(_graph(args, session), args.node_id)}
 
 
 @REGISTRY.register("descendants", PinnedNodeArgs)
-def descendants(args: PinnedNodeArgs) -> dict[str, Any]:
+def descendants(args: PinnedNodeArgs, session: ToolSession) -> dict[str, Any]:
     """Every node reachable from a node, with its level (1 = direct successor); pin decision branches to follow one
     outcome only."""
-    levels = queries.descendants(_graph(args), args.node_id, pinned=args.pinned)
+    levels = queries.descendants(_graph(args, session), args.node_id, pinned=args.pinned)
     return {"node_id": args.node_id, "descendants": levels}
 
 
 @REGISTRY.register("bfs", TraversalArgs)
-def bfs(args: TraversalArgs) -> dict[str, Any]:
+def bfs(args: TraversalArgs, session: ToolSession) -> dict[str, Any]:
     """Breadth-first order of the nodes reachable from a start node (nearest first)."""
-    return {"order": queries.bfs(_graph(args), args.start, pinned=args.pinned)}
+    return {"order": queries.bfs(_graph(args, session), args.start, pinned=args.pinned)}
 
 
 @REGISTRY.register("dfs", TraversalArgs)
-def dfs(args: TraversalArgs) -> dict[str, Any]:
+def dfs(args: TraversalArgs, session: ToolSession) -> dict[str, Any]:
     """Depth-first order of the nodes reachable from a start node (follows each branch to its end first)."""
-    return {"order": queries.dfs(_graph(args), args.start, pinned=args.pinned)}
+    return {"order": queries.dfs(_graph(args, session), args.start, pinned=args.pinned)}
 
 
 @REGISTRY.register("shortest_path", PathArgs)
-def shortest_path(args: PathArgs) -> dict[str, Any]:
+def shortest_path(args: PathArgs, session: ToolSession) -> dict[str, Any]:
     """A shortest directed path from source to target as node ids ([] when target cannot be reached)."""
-    return {"path": queries.shortest_path(_graph(args), args.source, args.target, pinned=args.pinned)}
+    return {"path": queries.shortest_path(_graph(args, session), args.source, args.target, pinned=args.pinned)}
 
 
 @REGISTRY.register("paths_between", PathsBetweenArgs)
-def paths_between(args: PathsBetweenArgs) -> dict[str, Any]:
+def paths_between(args: PathsBetweenArgs, session: ToolSession) -> dict[str, Any]:
     """All simple directed paths from source to target (shortest first, at most max_paths); pin decision branches to
     keep only the paths through one outcome."""
-    paths = queries.paths_between(_graph(args), args.source, args.target, pinned=args.pinned, max_paths=args.max_paths)
+    paths = queries.paths_between(
+        _graph(args, session), args.source, args.target, pinned=args.pinned, max_paths=args.max_paths
+    )
     return {"paths": paths}
 
 
 @REGISTRY.register("start_nodes", GraphArgs)
-def start_nodes(args: GraphArgs) -> dict[str, Any]:
+def start_nodes(args: GraphArgs, session: ToolSession) -> dict[str, Any]:
     """The start nodes of a flowchart (kind 'start', or else the nodes nothing enters)."""
-    return {"nodes": queries.start_nodes(_graph(args))}
+    return {"nodes": queries.start_nodes(_graph(args, session))}
 
 
 @REGISTRY.register("end_nodes", GraphArgs)
-def end_nodes(args: GraphArgs) -> dict[str, Any]:
+def end_nodes(args: GraphArgs, session: ToolSession) -> dict[str, Any]:
     """The end nodes of a flowchart (kind 'end', or else the nodes nothing leaves)."""
-    return {"nodes": queries.end_nodes(_graph(args))}
+    return {"nodes": queries.end_nodes(_graph(args, session))}
 
 
 @REGISTRY.register("decision_branches", NodeArgs)
-def decision_branches(args: NodeArgs) -> dict[str, Any]:
+def decision_branches(args: NodeArgs, session: ToolSession) -> dict[str, Any]:
     """The outgoing branches of a node as {edge label: target node id} (e.g. {"Yes": "C", "No": "D"})."""
-    return {"node_id": args.node_id, "branches": queries.decision_branches(_graph(args), args.node_id)}
+    return {"node_id": args.node_id, "branches": queries.decision_branches(_graph(args, session), args.node_id)}
 
 
 @REGISTRY.register("loops", LoopsArgs)
-def loops(args: LoopsArgs) -> dict[str, Any]:
+def loops(args: LoopsArgs, session: ToolSession) -> dict[str, Any]:
     """The directed cycles of the graph (retry and rework loops) as lists of node ids, shortest first."""
-    return {"loops": queries.loops(_graph(args), max_loops=args.max_loops)}
+    return {"loops": queries.loops(_graph(args, session), max_loops=args.max_loops)}

@@ -1,8 +1,9 @@
 """One registry of typed tools: name, a description for an LLM, a pydantic argument model, a function.
 
-A tool's function takes its validated argument model and returns a JSON-able dict. The same tool
-runs as a plain Python call (:func:`call_tool`, or calling the :class:`Tool`), as a LangChain
-``StructuredTool`` (:func:`as_langchain_tools`, to bind to a LangGraph agent), from the CLI
+A tool's function takes its validated argument model and the caller's
+:class:`~flowpath.tools.session.ToolSession` (root folder, graph store, caps) and returns a JSON-able
+dict. The same tool runs as a plain Python call (:func:`call_tool`, or calling the :class:`Tool`), as a
+LangChain ``StructuredTool`` (:func:`as_langchain_tools`, to bind to a LangGraph agent), from the CLI
 (``flowpath tools call``) and over MCP (``flowpath mcp``).
 
 Examples
@@ -28,17 +29,18 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from flowpath.tools.errors import ToolInputError, UnknownToolError
+from graphsolvers.security import describe_validation_error, quote
 
 __all__ = ["REGISTRY", "Registry", "Tool", "as_langchain_tools", "call_tool", "get_tool", "list_tools"]
 
 log = logging.getLogger(__name__)
 
-ToolFunc = Callable[[Any], dict[str, Any]]
+ToolFunc = Callable[[Any, Any], dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class Tool:
-    """A typed tool: ``func(args_model(**args)) -> dict``."""
+    """A typed tool: ``func(args_model(**args), session) -> dict``."""
 
     name: str
     description: str
@@ -51,37 +53,64 @@ class Tool:
         Raises
         ------
         ToolInputError
-            With the first few validation problems, each as ``field: problem (got value)``.
+            With the first few validation problems, each as ``field: problem`` (values are never quoted).
         """
         if isinstance(args, self.args_model) and not kwargs:
             return args
-        data = {**(args.model_dump(exclude_unset=True) if isinstance(args, BaseModel) else args or {}), **kwargs}
-        if not isinstance(data, dict):
-            raise ToolInputError(f"{self.name}: arguments must be a JSON object, got {type(data).__name__}")
+        data = self._merged(args, kwargs)
         try:
             return self.args_model.model_validate(data)
         except ValidationError as e:
             raise ToolInputError(f"invalid arguments for {self.name}: {describe_validation_error(e)}") from e
 
+    def _merged(self, args: BaseModel | dict[str, Any] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        data = {**(args.model_dump(exclude_unset=True) if isinstance(args, BaseModel) else args or {}), **kwargs}
+        if not isinstance(data, dict):
+            raise ToolInputError(f"{self.name}: arguments must be a JSON object, got {type(data).__name__}")
+        return data
+
     def __call__(self, args: BaseModel | dict[str, Any] | None = None, /, **kwargs: Any) -> dict[str, Any]:
-        """Run the tool on validated arguments and return its JSON-able result."""
+        """Run the tool in the process-wide session (:func:`~flowpath.tools.session.default_session`)."""
+        from flowpath.tools.session import default_session
+
+        return self.run(args, default_session(), **kwargs)
+
+    def run(self, args: BaseModel | dict[str, Any] | None, session: Any, /, **kwargs: Any) -> dict[str, Any]:
+        """Run the tool in ``session`` (a :class:`~flowpath.tools.session.ToolSession`) and return its JSON-able
+        result: the arguments' size is checked first, then they are validated, then the tool runs.
+
+        Raises
+        ------
+        LimitExceededError
+            Arguments over the session's ``max_arg_bytes`` of JSON (cap ``MAX_TOOL_ARGS_BYTES``).
+        ToolInputError
+            Arguments that do not validate.
+        """
+        if not isinstance(args, dict | BaseModel | None):
+            raise ToolInputError(f"{self.name}: arguments must be a JSON object, got {type(args).__name__}")
+        session.check_args(args if isinstance(args, self.args_model) and not kwargs else self._merged(args, kwargs))
         parsed = self.parse_args(args, **kwargs)
-        log.debug("tool %s(%s)", self.name, parsed)
-        return jsonable(self.func(parsed))
+        log.debug("tool %s in %r", self.name, session)
+        return jsonable(self.func(parsed, session))
 
     def input_schema(self) -> dict[str, Any]:
         """The JSON schema of the arguments (what MCP and ``flowpath tools list`` show)."""
         return self.args_model.model_json_schema()
 
-    def as_langchain(self) -> Any:
-        """This tool as a LangChain ``StructuredTool``; errors come back to the model as the tool's output."""
+    def as_langchain(self, session: Any = None) -> Any:
+        """This tool as a LangChain ``StructuredTool`` running in ``session`` (default: the process-wide one);
+        errors come back to the model as the tool's output."""
         from langchain_core.tools import StructuredTool, ToolException
+
+        from flowpath.tools.session import default_session
+
+        bound = session if session is not None else default_session()
 
         def run(**kwargs: Any) -> dict[str, Any]:
             from graphsolvers.errors import ToolkitError
 
             try:
-                return self(kwargs)
+                return self.run(kwargs, bound)
             except (ToolkitError, OSError) as e:
                 raise ToolException(f"error: {e}") from e
 
@@ -131,7 +160,7 @@ class Registry:
         try:
             return self._tools[name]
         except KeyError:
-            raise UnknownToolError(f"unknown tool {name!r}; available: {', '.join(self._tools)}") from None
+            raise UnknownToolError(f"unknown tool {quote(name)}; available: {', '.join(self._tools)}") from None
 
     def tools(self) -> list[Tool]:
         return list(self._tools.values())
@@ -165,25 +194,31 @@ def list_tools() -> list[Tool]:
     return REGISTRY.tools()
 
 
-def call_tool(name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run tool ``name`` on ``args`` and return its JSON-able result.
+def call_tool(name: str, args: dict[str, Any] | None = None, *, session: Any = None) -> dict[str, Any]:
+    """Run tool ``name`` on ``args`` in ``session`` (default: the process-wide
+    :func:`~flowpath.tools.session.default_session`) and return its JSON-able result.
 
     Raises
     ------
     UnknownToolError, ToolInputError
         Unknown tool or arguments that do not validate; tools raise further
-        :class:`~graphsolvers.errors.ToolkitError` subclasses (unknown node id, unreadable image, ...).
+        :class:`~graphsolvers.errors.ToolkitError` subclasses (unknown node id, unreadable image, a file
+        outside the session's root, an input over a size cap, ...).
 
     Examples
     --------
     >>> call_tool("start_nodes", {"graph": "flowchart TD\\n  A --> B"})
     {'nodes': ['A']}
     """
-    return REGISTRY.get(name)(args or {})
+    from flowpath.tools.session import default_session
+
+    return REGISTRY.get(name).run(args or {}, session if session is not None else default_session())
 
 
-def as_langchain_tools(names: list[str] | None = None) -> list[Any]:
-    """The registered tools (or those named) as LangChain ``StructuredTool`` objects for an agent to bind.
+def as_langchain_tools(names: list[str] | None = None, *, session: Any = None) -> list[Any]:
+    """The registered tools (or those named) as LangChain ``StructuredTool`` objects for an agent to bind,
+    running in ``session`` (default: the process-wide one; give an agent that reads untrusted text its own
+    :class:`~flowpath.tools.session.ToolSession` with a narrow root).
 
     Examples
     --------
@@ -193,7 +228,7 @@ def as_langchain_tools(names: list[str] | None = None) -> list[Any]:
     {'nodes': ['B']}
     """
     chosen = [REGISTRY.get(n) for n in names] if names is not None else REGISTRY.tools()
-    return [t.as_langchain() for t in chosen]
+    return [t.as_langchain(session) for t in chosen]
 
 
 def tool_description(func: Callable[..., Any]) -> str:
@@ -205,17 +240,6 @@ def tool_description(func: Callable[..., Any]) -> str:
             lines = lines[:i]
             break
     return "\n".join(lines).strip()
-
-
-def describe_validation_error(error: ValidationError) -> str:
-    """The first three problems of a pydantic error as ``field: message (got value)``."""
-    parts = []
-    for err in error.errors()[:3]:
-        loc = ".".join(str(p) for p in err["loc"]) or "arguments"
-        got = f" (got {err['input']!r:.60})" if err.get("type") != "missing" else ""
-        parts.append(f"{loc}: {err['msg']}{got}")
-    more = f" (+{error.error_count() - 3} more)" if error.error_count() > 3 else ""
-    return "; ".join(parts) + more
 
 
 def jsonable(value: Any) -> Any:

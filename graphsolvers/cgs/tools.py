@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from graphsolvers.errors import GraphValidationError
 from graphsolvers.fixedpoint import solve_fixed_point
 from graphsolvers.graph import Graph, ensure_graph
+from graphsolvers.security import resolve_under_root
 
 __all__ = ["CgsPredictArgs", "CgsSolveArgs", "cgs_predict", "cgs_solve"]
 
@@ -92,13 +93,14 @@ def cgs_solve(**kwargs: Any) -> dict[str, Any]:
     return {"values": res.values, **res.result.summary()}
 
 
-def cgs_predict(**kwargs: Any) -> dict[str, Any]:
+def cgs_predict(*, root: str | Path | None = None, **kwargs: Any) -> dict[str, Any]:
     """Run a trained Convergent Graph Solver on a graph and return one prediction per node.
 
     Tasks: ``gvi`` (MDP graph: node features = rewards of up to 9 actions + action mask, edge s'->s
     features = transition probabilities and their logs; predicts the optimal value of each state and
     the greedy action) and ``porous`` (pore network: node features = x, y, z in mm, diameter/100 µm,
     inlet, outlet; edge features = ln(g/mean g), length in mm; predicts pressure / inlet pressure).
+    Given a ``root`` (a tool session's root folder), the checkpoint path must lie under it.
 
     Returns
     -------
@@ -126,7 +128,10 @@ def cgs_predict(**kwargs: Any) -> dict[str, Any]:
     args = _validated(CgsPredictArgs, kwargs)
     graph = ensure_graph(args.graph)
     spec = get_task(args.task)
-    ckpt = _cached_checkpoint(str(args.checkpoint or default_checkpoint(args.task)), args.task, args.device)
+    checkpoint = args.checkpoint
+    if checkpoint is not None and root is not None:
+        checkpoint = str(resolve_under_root(checkpoint, root))  # before the file is touched
+    ckpt = _cached_checkpoint(str(checkpoint or default_checkpoint(args.task)), args.task, args.device)
     sample = sample_from_graph(graph, task=args.task, node_dim=spec.node_dim, edge_dim=spec.edge_dim)
     (pred,) = predict(ckpt, [sample])
     stats = getattr(ckpt.model, "last_stats", {}).get("forward")

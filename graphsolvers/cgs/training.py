@@ -315,13 +315,16 @@ def load_checkpoint(path: str | Path, *, task: str | None = None, device: str | 
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a corrupt file
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {type(e).__name__}: {e}") from e
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        got = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise CheckpointError(f"{str(path)!r} is not a {CHECKPOINT_FORMAT} checkpoint (format {got!r})")
-    if task is not None and data["task"] != task:
+        # the message of a failed unpickling can quote the file, so only its type is shown
         raise CheckpointError(
-            f"checkpoint {str(path)!r} was trained for task {data['task']!r}, not {task!r}; "
+            f"cannot read checkpoint {str(path)!r} ({type(e).__name__}): not a checkpoint written by save_checkpoint"
+        ) from e
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not a {CHECKPOINT_FORMAT} checkpoint")
+    if task is not None and data["task"] != task:
+        other = data["task"] if data["task"] in TASKS else "another task"
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} was trained for task {other!r}, not {task!r}; "
             f"use a {task!r} checkpoint (default: {default_checkpoint(task)})"
         )
     try:

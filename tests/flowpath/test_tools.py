@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from flowpath.cli import main
 from flowpath.tools import (
     ToolInputError,
+    ToolSession,
     UnknownHandleError,
     UnknownToolError,
     as_langchain_tools,
@@ -86,8 +87,10 @@ def test_graph_tools_take_graph_json_mermaid_or_a_file_instead_of_a_handle(handl
     graph = default_store().get(handle)
     path = tmp_path / "graph-chart.mmd"  # a file whose name looks like a handle is still read as a file
     path.write_text(CHART)
-    for ref in (CHART, graph.model_dump(mode="json"), graph.to_json(), str(path)):
-        assert call_tool("shortest_path", {"graph": ref, "source": "A", "target": "E"})["path"] == ["A", "B", "C", "E"]
+    session = ToolSession(tmp_path)  # files must lie under the session's root
+    for ref in (CHART, graph.model_dump(mode="json"), graph.to_json(), str(path), path.name):
+        out = call_tool("shortest_path", {"graph": ref, "source": "A", "target": "E"}, session=session)
+        assert out["path"] == ["A", "B", "C", "E"]
 
 
 def test_direct_calls_of_a_tool_and_identical_graphs_share_a_handle(handle: str) -> None:
@@ -183,15 +186,16 @@ def test_connectome_tools(tmp_path: Path) -> None:
     from connectome.synthetic import planted_dynamic_recordings
 
     rec, _ = planted_dynamic_recordings(n_neurons=12, n_animals=2, n_epochs=2, epoch_s=40.0, seed=0)
-    data = save_recordings(tmp_path / "r.npz", rec)
-    out = call_tool(
-        "connectome_factorize", {"data": str(data), "window_s": 10, "stride_s": 5, "rank": 2, "n_restarts": 1}
-    )
+    save_recordings(tmp_path / "r.npz", rec)
+    session = ToolSession(tmp_path)
+    args = {"data": "r.npz", "window_s": 10, "stride_s": 5, "rank": 2, "n_restarts": 1}
+    out = call_tool("connectome_factorize", args, session=session)
     assert out["rank"] == 2
     run = run_pipeline(rec, window_s=10, stride_s=5, rank=2, method="leiden", n_restarts=1, max_iter=80)
     result = tmp_path / "result.json"
     result.write_text(run.result.model_dump_json())
-    out = call_tool("connectome_communities", {"result": str(result), "neurons": ["N000"], "method": "leiden"})
+    args = {"result": str(result), "neurons": ["N000"], "method": "leiden"}
+    out = call_tool("connectome_communities", args, session=session)
     assert set(out["communities"]) == {"N000"}
 
 

@@ -124,7 +124,7 @@ def test_front_matter_and_isolated_nodes() -> None:
     [
         ("", 1, 1, "empty diagram"),
         ("sequenceDiagram\n A->>B: hi", 1, 1, "expected a 'flowchart' or 'graph' header"),
-        ("flowchart XY\n A --> B", 1, 11, "unknown direction 'XY'"),
+        ("flowchart XY\n A --> B", 1, 11, "unknown direction; use one of"),
         ('flowchart TD\n    A["unclosed\n', 2, 6, "unterminated quoted label|not closed"),
         ("flowchart TD\n    A[no close\n    B --> C", 2, 6, "not closed"),
         ("flowchart TD\n    A --> ", 2, 11, "expected a node id"),
