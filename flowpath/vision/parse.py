@@ -13,7 +13,7 @@ from flowpath.errors import NoFlowchartError
 from flowpath.vision.connectors import Trace, build_maps, find_contacts, settle_by_structure, trace_edges
 from flowpath.vision.image import MAX_PIXELS, load_image
 from flowpath.vision.ocr import border_margin, erode, join_lines, line_crop, read_lines, text_lines
-from flowpath.vision.regions import Region, analyse_scene, find_regions
+from flowpath.vision.regions import MIN_STROKE, Region, analyse_scene, find_regions
 from flowpath.vision.shapes import SHAPE_KIND, classify_shape
 from flowpath.vision.words import complete_clipped, correct_misread, mend_branch_labels
 from graphsolvers.graph import Edge, Graph, Node
@@ -116,9 +116,15 @@ RETRY_SIDE = 600
 looked at again enlarged to it: its text could not be measured, and its lines may be under a pixel."""
 
 
-def _parse(img: np.ndarray, name: str, *, ocr: bool, upscaled: bool = False) -> Graph:
-    """The graph of the BGR image ``img``, enlarged first when its text is small (see :data:`MIN_LINE_HEIGHT`)."""
+def _parse(img: np.ndarray, name: str, *, ocr: bool, upscaled: bool = False, stroke_floor: int = 0) -> Graph:
+    """The graph of the BGR image ``img``, enlarged first when its text is small (see :data:`MIN_LINE_HEIGHT`).
+
+    ``stroke_floor`` is the least stroke width to assume: an enlarged image's lines are as many times
+    wider as it was enlarged, though its blurred, ragged edges may measure thinner.
+    """
     scene = analyse_scene(img)
+    if scene.stroke < stroke_floor:
+        scene = replace(scene, stroke=stroke_floor)
     coverage = float(scene.foreground.mean())
     if coverage < 1e-4:
         raise NoFlowchartError(f"{name}: blank image (no drawing on the background)")
@@ -135,7 +141,11 @@ def _parse(img: np.ndarray, name: str, *, ocr: bool, upscaled: bool = False) -> 
     line_h = _typical_line_height(regions)
     if not upscaled and line_h < MIN_LINE_HEIGHT and _enlargement(img, TARGET_LINE_HEIGHT / line_h) > MIN_UPSCALE:
         logger.debug("%s: text lines %.0f px high; parsing it enlarged", name, line_h)
-        return _parse_enlarged(img, name, _enlargement(img, TARGET_LINE_HEIGHT / line_h), ocr=ocr)
+        factor = _enlargement(img, TARGET_LINE_HEIGHT / line_h)
+        try:
+            return _parse_enlarged(img, name, factor, ocr=ocr)
+        except NoFlowchartError:  # nothing found enlarged: read what the original size shows
+            logger.debug("%s: no shapes when enlarged; parsing it at its own size", name)
     for i, r in enumerate(regions):
         if not r.filled or _has_border(img, r, fills[i], scene.background, stroke=s):
             continue
@@ -197,9 +207,13 @@ def _enlargement(img: np.ndarray, wanted: float) -> float:
 
 
 def _parse_enlarged(img: np.ndarray, name: str, factor: float, *, ocr: bool) -> Graph:
-    """The graph of ``img`` parsed ``factor`` times enlarged (bilinear), in ``img``'s pixels."""
+    """The graph of ``img`` parsed ``factor`` times enlarged (bilinear), in ``img``'s pixels.
+
+    Its stroke is taken to be at least :data:`~flowpath.vision.regions.MIN_STROKE` enlarged: JPEG
+    ringing, enlarged, leaves ragged line edges that measure thinner than the lines.
+    """
     big = cv2.resize(img, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
-    graph = _parse(big, name, ocr=ocr, upscaled=True)
+    graph = _parse(big, name, ocr=ocr, upscaled=True, stroke_floor=round(MIN_STROKE * factor))
     fx, fy = big.shape[1] / img.shape[1], big.shape[0] / img.shape[0]
     nodes = [
         n.model_copy(update={"bbox": tuple(round(v / f, 1) for v, f in zip(n.bbox, (fx, fy, fx, fy), strict=True))})
