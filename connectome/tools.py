@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectome.errors import DataFormatError, ParameterError
+from graphsolvers import safe_json
 
 __all__ = ["CommunitiesArgs", "FactorizeArgs", "connectome_communities", "connectome_factorize"]
 
@@ -139,7 +140,7 @@ def connectome_communities(args: CommunitiesArgs | dict[str, Any]) -> dict[str, 
     a: CommunitiesArgs = _parse(CommunitiesArgs, args)
     path = Path(a.result)
     try:
-        result = DynamicConnectome.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        result = DynamicConnectome.model_validate(safe_json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise
     except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as e:

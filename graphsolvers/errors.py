@@ -15,6 +15,7 @@ __all__ = [
     "GraphStructureError",
     "GraphValidationError",
     "MermaidSyntaxError",
+    "OutputPathError",
     "ToolkitError",
 ]
 
@@ -77,3 +78,8 @@ class FeatureError(GraphValidationError):
 
 class CheckpointError(ToolkitError):
     """A model checkpoint that cannot be used: unreadable, another format, or trained for another task."""
+
+
+class OutputPathError(ToolkitError, ValueError):
+    """An output path a command cannot write to: one of its inputs, a folder where a file is wanted (or the
+    other way round), a folder that must be new or empty, or a place that is not writable."""
