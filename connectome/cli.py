@@ -7,7 +7,7 @@ import json
 import sys
 
 from connectome.errors import ParameterError
-from graphsolvers.cli_support import HelpFormatter, OneLineArgumentParser, add_verbosity, run_cli
+from graphsolvers.cli_support import HelpFormatter, OneLineArgumentParser, add_verbosity, check_output, run_cli
 
 
 def _rank(text: str) -> int | str:
@@ -91,13 +91,10 @@ def _run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from connectome.errors import OutputExistsError
     from connectome.io import load_flavell2023, load_recordings
     from connectome.pipeline import run_pipeline, write_outputs
 
-    out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise OutputExistsError(f"output folder {out} already exists and is not empty; choose another --out")
+    out = check_output(args.out, flag="--out", kind="folder", inputs=[args.data], empty=True)
     data = Path(args.data)
     if data.is_dir():
         rec = load_flavell2023(data, trace=args.trace, min_animals=args.min_animals)
@@ -151,6 +148,7 @@ def _synth(args: argparse.Namespace) -> int:
     from connectome.io import save_recordings
     from connectome.synthetic import planted_dynamic_recordings
 
+    check_output(args.output, flag="OUTPUT")
     rec, truth = planted_dynamic_recordings(
         n_neurons=args.neurons,
         n_animals=args.animals,

@@ -25,6 +25,8 @@ import json
 import logging
 import math
 import os
+import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from connectome.errors import DataFormatError
+from graphsolvers import safe_json
 
 __all__ = [
     "FLAVELL_TRACES",
@@ -182,7 +185,10 @@ def validate_recordings(rec: Recordings) -> Recordings:
         )
     covariates: dict[str, np.ndarray] = {}
     for name, values in rec.covariates.items():
-        arr = np.asarray(values, dtype=np.float64)
+        try:
+            arr = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataFormatError(f"covariate {name!r} must be numbers [animals, time]") from None
         if arr.shape != (n_animals, n_frames):
             raise DataFormatError(
                 f"covariate {name!r} has shape {arr.shape}; expected [animals, time] = {(n_animals, n_frames)}"
@@ -273,7 +279,7 @@ def _read_npz(path: Path) -> Recordings:
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # truncated, corrupt, pickled
         raise DataFormatError(f"cannot read {path} as .npz: {e}") from e
     covariates = {k.split("/", 1)[1]: v for k, v in data.items() if k.startswith("covariate/")}
     return _recordings_from_arrays(path, data, covariates)
@@ -285,8 +291,17 @@ def _read_h5(path: Path) -> Recordings:
     try:
         with h5py.File(path, "r") as f:
             data = {k: f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
-            covariates = {k: f["covariates"][k][()] for k in f["covariates"]} if "covariates" in f else {}
-    except OSError as e:
+            group = f.get("covariates")
+            if group is not None and not isinstance(group, h5py.Group):
+                raise DataFormatError(f"{path}: 'covariates' must be a group of datasets, one per covariate")
+            covariates = {}
+            for k in group or ():
+                if not isinstance(group[k], h5py.Dataset):
+                    raise DataFormatError(f"{path}: covariate {k!r} must be a dataset [animals, time], not a group")
+                covariates[k] = group[k][()]
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:  # h5py's errors on broken files
+        if isinstance(e, DataFormatError):
+            raise
         raise DataFormatError(f"cannot read {path} as HDF5: {e}") from e
     return _recordings_from_arrays(path, data, covariates)
 
@@ -297,7 +312,9 @@ def _recordings_from_arrays(
     for key in ("traces", "neurons", "fps"):
         if key not in data:
             raise DataFormatError(f"{path} has no array {key!r}; the format needs traces, neurons and fps")
-    fps_values = np.atleast_1d(np.asarray(data["fps"], dtype=float))
+    fps_values = _floats(path, "fps", data["fps"]).ravel()
+    if fps_values.size == 0:
+        raise DataFormatError(f"{path}: fps is empty; give the frame rate in Hz")
     if fps_values.size > 1 and not np.allclose(fps_values, fps_values[0], rtol=1e-3):
         raise DataFormatError(
             f"animals have different frame rates {sorted(set(fps_values.round(4).tolist()))} Hz; "
@@ -305,7 +322,13 @@ def _recordings_from_arrays(
         )
     stimuli: list[Stimulus] = []
     if "stimulus_names" in data:
-        times = np.asarray(data.get("stimulus_times", np.zeros((0, 2))), dtype=float).reshape(-1, 2)
+        times = _floats(path, "stimulus_times", data.get("stimulus_times", np.zeros((0, 2))))
+        if times.shape == (2,):  # one stimulus written as a flat (onset, offset)
+            times = times.reshape(1, 2)
+        if times.ndim != 2 or times.shape[1] != 2:
+            raise DataFormatError(
+                f"{path}: stimulus_times has shape {times.shape}; expected [stimuli, 2] rows of (onset s, offset s)"
+            )
         names = [_as_str(n) for n in np.atleast_1d(data["stimulus_names"])]
         if len(names) != len(times):
             raise DataFormatError(f"{len(names)} stimulus names but {len(times)} stimulus (onset, offset) rows")
@@ -321,8 +344,17 @@ def _recordings_from_arrays(
     )
 
 
+def _floats(path: Path, name: str, value: object) -> np.ndarray:
+    """``value`` as a float array; anything else (text, objects) is a :class:`DataFormatError` naming ``name``."""
+    try:
+        return np.atleast_1d(np.asarray(value, dtype=float))
+    except (TypeError, ValueError):
+        kind = f"an array of dtype {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+        raise DataFormatError(f"{path}: {name} must be numbers, got {kind}") from None
+
+
 def _as_str(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 # ---------------------------------------------------------------------------------------------- Flavell 2023
@@ -385,38 +417,53 @@ def load_flavell2023(
             f"{root} is not a flavell2023 folder: expected neuropal_labels.json and swf702_with_id/*-data.h5"
         )
     try:
-        labels = json.loads(labels_path.read_text(encoding="utf-8"))
+        labels = safe_json.loads(labels_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataFormatError(f"cannot parse {labels_path}: {e}") from e
+    if not isinstance(labels, dict):
+        raise DataFormatError(f"{labels_path}: expected an object {{animal uid: [label entries]}}")
     per_animal: list[dict[str, np.ndarray]] = []
     covariates: dict[str, list[np.ndarray]] = {k: [] for k in _FLAVELL_COVARIATES}
     animals: list[str] = []
     dts: list[float] = []
+    frames: list[int] = []
     for path in files:
         uid = path.name.removesuffix("-data.h5")
         if uid not in labels:
             logger.warning("no NeuroPAL labels for %s; skipped", uid)
             continue
-        with h5py.File(path, "r") as f:
-            arr = np.asarray(f["gcamp"][trace][()], dtype=np.float64)  # time x neuron
-            stamps = np.asarray(f["timing/timestamp_confocal"][()], dtype=np.float64)
-            for key in _FLAVELL_COVARIATES:
-                covariates[key].append(np.asarray(f["behavior"][key][()], dtype=np.float64))
+        try:
+            with h5py.File(path, "r") as f:
+                arr = np.asarray(f["gcamp"][trace][()], dtype=np.float64)  # time x neuron
+                stamps = np.asarray(f["timing/timestamp_confocal"][()], dtype=np.float64)
+                for key in _FLAVELL_COVARIATES:
+                    covariates[key].append(np.asarray(f["behavior"][key][()], dtype=np.float64))
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:  # h5py's errors on broken files
+            raise DataFormatError(f"cannot read {path} as a flavell2023 recording: {e}") from e
+        if arr.ndim != 2 or stamps.ndim != 1 or len(stamps) < 2:
+            raise DataFormatError(f"{path}: expected gcamp/{trace} [time, neurons] and timestamps [time]")
         dts.append(float(np.median(np.diff(stamps))))
         chosen: dict[str, tuple[float, int]] = {}
-        for entry in labels[uid]:
-            name = str(entry["label"]).strip()
-            conf = float(entry.get("confidence") or 0.0)
-            if name.endswith("?"):
-                if not include_uncertain:
+        try:
+            for entry in labels[uid]:
+                name = str(entry["label"]).strip()
+                conf = float(entry.get("confidence") or 0.0)
+                if name.endswith("?"):
+                    if not include_uncertain:
+                        continue
+                    name = name.rstrip("?")
+                col = int(entry["trace_index_1based"]) - 1
+                if not name or conf < min_confidence or not 0 <= col < arr.shape[1]:
                     continue
-                name = name.rstrip("?")
-            col = int(entry["trace_index_1based"]) - 1
-            if not name or conf < min_confidence or not 0 <= col < arr.shape[1]:
-                continue
-            if name not in chosen or conf > chosen[name][0]:
-                chosen[name] = (conf, col)
+                if name not in chosen or conf > chosen[name][0]:
+                    chosen[name] = (conf, col)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise DataFormatError(
+                f"{labels_path}: malformed labels of {uid} ({type(e).__name__}: {e}); each entry needs "
+                "label, trace_index_1based and optionally confidence"
+            ) from None
         per_animal.append({name: arr[:, col] for name, (_, col) in chosen.items()})
+        frames.append(arr.shape[0])
         animals.append(uid)
     if not per_animal:
         raise DataFormatError(f"no labelled animal found under {root}")
@@ -429,7 +476,7 @@ def load_flavell2023(
         for name in traces:
             counts[name] = counts.get(name, 0) + 1
     neurons = sorted(n for n, c in counts.items() if c >= min_animals)
-    n_frames = min(len(next(iter(t.values()))) for t in per_animal)
+    n_frames = min(frames)
     out = np.full((len(per_animal), len(neurons), n_frames), np.nan)
     for a, traces in enumerate(per_animal):
         for i, name in enumerate(neurons):

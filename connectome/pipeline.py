@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -342,31 +340,25 @@ def write_outputs(
     """Write ``result.json``, ``behaviour.json`` (when there are covariates) and PNG figures into ``out_dir``.
 
     Everything is written into a temporary sibling folder first and renamed at the end, so ``out_dir``
-    either holds a complete result or is untouched.
+    either holds a complete result or is untouched (and parent folders made for it are removed again).
 
     Raises
     ------
     OutputExistsError
         If ``out_dir`` exists and is not empty.
     """
+    from graphsolvers.cli_support import staged_folder
+
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise OutputExistsError(f"output folder {out} already exists and is not empty; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged_folder(out) as tmp:  # removed again, with any parent folders it made, if a step fails
         (tmp / "result.json").write_text(run.result.model_dump_json(indent=1), encoding="utf-8")
         if behaviour and rec.covariates:
             relation = behaviour_relation(run, rec)
             (tmp / "behaviour.json").write_text(json.dumps(relation, indent=1), encoding="utf-8")
             _behaviour_figure(relation, tmp / "behaviour.png")
         _figures(run, rec, tmp)
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectome.errors import DataFormatError, ParameterError
+from graphsolvers import safe_json
 from graphsolvers.security import describe_validation_error, resolve_under_root
 
 __all__ = ["CommunitiesArgs", "FactorizeArgs", "connectome_communities", "connectome_factorize"]
@@ -147,7 +148,7 @@ def connectome_communities(args: CommunitiesArgs | dict[str, Any], *, root: str 
     a: CommunitiesArgs = _parse(CommunitiesArgs, args)
     path = _path(a.result, root)
     try:
-        result = DynamicConnectome.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        result = DynamicConnectome.model_validate(safe_json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise
     except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as e:

@@ -12,7 +12,16 @@ from pathlib import Path
 from flowpath.agent.graphnet import EPOCHS, NETS
 from flowpath.bench.dataset import ANSWER_FIELDS
 from flowpath.errors import InputError
-from graphsolvers.cli_support import HelpFormatter, OneLineArgumentParser, add_verbosity, run_cli, write_atomic
+from graphsolvers import safe_json
+from graphsolvers.cli_support import (
+    HelpFormatter,
+    OneLineArgumentParser,
+    add_verbosity,
+    check_output,
+    run_cli,
+    staged_folder,
+    write_atomic,
+)
 from graphsolvers.graph import Graph
 from graphsolvers.io import GRAPH_SUFFIXES, load_graph
 
@@ -370,9 +379,14 @@ def _tools_call(args: argparse.Namespace) -> int:
     session = _session(args)
     text = args.args
     if text.startswith("@"):
-        text = Path(text[1:]).read_text(encoding="utf-8")
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(f"--args {text}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     try:
-        tool_args = json.loads(text)
+        tool_args = safe_json.loads(text)
+    except safe_json.JSONDepthError as e:
+        raise InputError(f"--args is {e}") from None
     except json.JSONDecodeError as e:
         raise InputError(f"--args is not valid JSON: {e}") from e
     if not isinstance(tool_args, dict):
@@ -462,6 +476,8 @@ def _demo(args: argparse.Namespace) -> int:
     from flowpath.agent.graph import build_agent
 
     chart = _load_chart(args.chart)
+    if isinstance(chart, Path):
+        check_output(args.overlay, flag="--overlay", inputs=[args.chart])
     print(f"chart: {args.chart.name}")
     print(f"question: {DEMO_QUESTION}")
     print(f"answer:   {DEMO_ANSWER}")
@@ -478,6 +494,8 @@ def _attribute(args: argparse.Namespace) -> int:
     chart = _load_chart(args.chart)
     if args.overlay and not isinstance(chart, Path):
         raise InputError("--overlay needs a chart image, not a graph file")
+    if args.overlay:
+        check_output(args.overlay, flag="--overlay", inputs=[args.chart])
     agent = _agent_for(args)
     result = agent.attribute(chart, args.question, args.answer)
     print(result.model_dump_json(indent=2) if args.json else format_result(result))
@@ -508,6 +526,7 @@ def _bench(args: argparse.Namespace) -> int:
     if args.cv is not None and args.no_embeddings:
         raise InputError("--cv trains scorers on MiniLM features, which --no-embeddings turns off: drop one of them")
     folder = data_dir(args.data)
+    _check_bench_outputs(args, folder)
     items = load_items(folder, limit=args.limit)
     for item in items:  # every question must have the answer before any chart is parsed
         item.answer(args.answer)
@@ -567,6 +586,20 @@ def _bench(args: argparse.Namespace) -> int:
         write_atomic(args.report, markdown_report(run, overlays=overlays))
     print(summary_table(run))
     return 0
+
+
+def _check_bench_outputs(args: argparse.Namespace, folder: Path) -> None:
+    """--out, --report (and the report's overlay folder beside it) and --parse-cache, before any work."""
+    if args.out and args.report and args.out.resolve() == args.report.resolve():
+        raise InputError(f"--out and --report are the same file {args.out}; give two names")
+    if args.out:
+        check_output(args.out, flag="--out", inputs=[folder])
+    if args.report:
+        check_output(args.report, flag="--report", inputs=[folder])
+        overlays = args.report.with_name(args.report.stem + "_overlays")
+        check_output(overlays, flag="--report's overlay folder", kind="folder", inputs=[folder])
+    if args.parse_cache:
+        check_output(args.parse_cache, flag="--parse-cache", kind="folder", inputs=[folder])
 
 
 def _worst_overlays(run, folder: Path, report: Path, *, gold_boxes_for=None, n: int = 15) -> dict[str, str]:
@@ -645,6 +678,8 @@ def _train_scorer(args: argparse.Namespace) -> int:
     for flag in ("iterations", "epochs", "nets"):
         if getattr(args, flag) < 1:
             raise InputError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
+    if args.out:
+        check_output(args.out, flag="--out")
     items = load_items(data_dir(args.data))
     examples = build_examples(
         items,
@@ -670,9 +705,12 @@ def _train_scorer(args: argparse.Namespace) -> int:
         **fit,
     )
     out = args.out or DEFAULT_WEIGHTS
-    tmp = out.with_name(out.name + ".tmp")
-    final.save(tmp)
-    tmp.replace(out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        final.save(tmp)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     print(f"weights written to {out}")
     return 0
 
@@ -694,50 +732,49 @@ def format_result(result) -> str:
 
 
 def _parse(args: argparse.Namespace) -> int:
+    import contextlib
     import json
-    import tempfile
 
     import cv2
     from tqdm import tqdm
 
-    from flowpath.errors import InputError
     from flowpath.vision import load_image, parse_image
     from flowpath.vision.overlay import draw_overlay
-    from graphsolvers.cli_support import write_atomic
     from graphsolvers.errors import ToolkitError
     from graphsolvers.mermaid import to_mermaid
 
-    if args.jsonl is not None and args.jsonl.is_dir():
-        raise InputError(f"--jsonl {args.jsonl} is a folder; give a file name")
-    lines, failed = [], 0
-    staged = Path(tempfile.mkdtemp(prefix=".overlay-", dir=args.overlay.parent)) if args.overlay else None
-    if args.overlay:
-        args.overlay.parent.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(args.images, unit="image", disable=True if len(args.images) < 2 or args.quiet else None, file=sys.stderr)
-    for i, path in enumerate(bar):
-        try:
-            graph = parse_image(path)
-        except ToolkitError as e:
-            failed += 1
-            print(f"flowpath: error: {e}", file=sys.stderr)
-            lines.append(json.dumps({"image": str(path), "error": str(e)}))
-            continue
-        if args.mermaid:
-            lines.append(f"%% {path}\n{to_mermaid(graph)}")
-        else:
-            lines.append(json.dumps({"image": str(path), "graph": json.loads(graph.to_json())}))
-        if staged is not None:
-            cv2.imwrite(str(staged / f"{i:04d}_{path.stem}.png"), draw_overlay(load_image(path), graph))
-    text = "\n".join(lines) + "\n"
+    overlay_names = [f"{i:04d}_{path.stem}.png" for i, path in enumerate(args.images)]
     if args.jsonl is not None:
-        write_atomic(args.jsonl, text)
-    else:
-        sys.stdout.write(text)
-    if staged is not None:
-        args.overlay.mkdir(parents=True, exist_ok=True)
-        for f in sorted(staged.iterdir()):
-            f.replace(args.overlay / f.name)
-        staged.rmdir()
+        check_output(args.jsonl, flag="--jsonl", inputs=args.images)
+    if args.overlay is not None:
+        check_output(args.overlay, flag="--overlay", kind="folder", inputs=args.images)
+        for name in overlay_names:
+            check_output(args.overlay / name, flag="--overlay", inputs=args.images)
+    lines, failed = [], 0
+    # overlays go to a temporary folder beside --overlay, moved in at the end (removed if the command fails)
+    with staged_folder(args.overlay, merge=True) if args.overlay else contextlib.nullcontext() as staged:
+        bar = tqdm(
+            args.images, unit="image", disable=True if len(args.images) < 2 or args.quiet else None, file=sys.stderr
+        )
+        for path, name in zip(bar, overlay_names, strict=True):
+            try:
+                graph = parse_image(path)
+            except ToolkitError as e:
+                failed += 1
+                print(f"flowpath: error: {e}", file=sys.stderr)
+                lines.append(json.dumps({"image": str(path), "error": str(e)}))
+                continue
+            if args.mermaid:
+                lines.append(f"%% {path}\n{to_mermaid(graph)}")
+            else:
+                lines.append(json.dumps({"image": str(path), "graph": json.loads(graph.to_json())}))
+            if staged is not None:
+                cv2.imwrite(str(staged / name), draw_overlay(load_image(path), graph))
+        text = "\n".join(lines) + "\n"
+        if args.jsonl is not None:
+            write_atomic(args.jsonl, text)
+        else:
+            sys.stdout.write(text)
     return 2 if failed else 0
 
 
@@ -755,6 +792,8 @@ def _eval_parse(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise InputError(f"--limit must be at least 1, got {args.limit}")
+    if args.report is not None:
+        check_output(args.report, flag="--report", kind="folder", inputs=[args.data])
     charts = load_charts(args.data)[: args.limit]
     overlays: dict[str, str] = {}
     graphs = {}
@@ -809,13 +848,15 @@ def _synth(args: argparse.Namespace) -> int:
     for name in ("degraded", "graphviz"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             raise InputError(f"--{name} must be in [0, 1], got {getattr(args, name)}")
-    if args.out.exists() and any(args.out.iterdir()):
-        raise InputError(f"--out {args.out} exists and is not empty; choose a new folder")
+    check_output(args.out, flag="--out", kind="folder", empty=True)
     kinds = tuple(k for k in DEGRADATIONS if not (args.no_noise and k == "noise"))
     n = len(HARD_LOOKS) if args.looks == "hard" else args.n
-    with tqdm(total=n, unit="chart", file=sys.stderr, disable=True if args.quiet else None) as bar:
+    with (
+        tqdm(total=n, unit="chart", file=sys.stderr, disable=True if args.quiet else None) as bar,
+        staged_folder(args.out) as staged,  # a failed or interrupted run leaves no half-written --out
+    ):
         write_dataset(
-            args.out,
+            staged,
             n=args.n,
             seed=args.seed,
             degraded=args.degraded,

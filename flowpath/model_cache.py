@@ -129,8 +129,10 @@ def onnx_loads(path: Path) -> bool:
         return False
     import onnxruntime
 
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 4  # fatal only: a file that does not load is reported below, in one line
     try:
-        onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own classes for every kind of bad file
         logger.warning("ignoring %s, which onnxruntime cannot load (%s); building it again", path, e)
         return False

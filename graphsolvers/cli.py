@@ -6,7 +6,14 @@ import argparse
 import json
 import sys
 
-from graphsolvers.cli_support import HelpFormatter, OneLineArgumentParser, add_verbosity, run_cli, write_atomic
+from graphsolvers.cli_support import (
+    HelpFormatter,
+    OneLineArgumentParser,
+    add_verbosity,
+    check_output,
+    run_cli,
+    write_atomic,
+)
 from graphsolvers.errors import ToolkitError
 from graphsolvers.graph import Graph
 from graphsolvers.io import dumps_graph, guess_format, loads_graph, read_source
@@ -146,6 +153,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from graphsolvers.cgs.training import save_checkpoint, train_model
 
+    check_output(args.output_dir, flag="--output-dir", kind="folder")
     _setup_torch(args)
     kinds = ["cgs", "ignn", "gnn"] if args.model == "all" else [args.model]
     for kind in kinds:
@@ -180,6 +188,8 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from graphsolvers.cgs.training import EVAL_SEED, default_checkpoint, evaluate_task, load_checkpoint
 
+    if args.json_out:
+        check_output(args.json_out, flag="--json", inputs=[args.checkpoint] if args.checkpoint else [])
     _setup_torch(args)
     path = args.checkpoint or default_checkpoint(args.task)
     models = {
@@ -220,6 +230,8 @@ def _eval(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from graphsolvers.cgs.bench import DEFAULT_SIZES, format_table, run_bench
 
+    if args.json_out:
+        check_output(args.json_out, flag="--json")
     _setup_torch(args)
     rows = run_bench(
         args.sizes or DEFAULT_SIZES,
@@ -236,6 +248,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    if args.output:
+        check_output(args.output, flag="--output", inputs=[] if args.input == "-" else [args.input])
     text = read_source(args.input)
     src = args.src or guess_format(args.input, text)
     graph = loads_graph(text, src)

@@ -1,26 +1,44 @@
 """What every CLI of the project shares: one-line errors, exit codes, logging flags, atomic writes.
 
 CLIs stay thin: they parse arguments, call library functions and print. Errors the project
-raises on purpose (:class:`~graphsolvers.errors.ToolkitError`) and bad arguments become one line
-on stderr and exit code 2; output files are written to a temporary name and renamed, so a failed
-run never leaves a half-written file behind.
+raises on purpose (:class:`~graphsolvers.errors.ToolkitError`), bad arguments and what hostile
+input can make the interpreter raise (``OSError``, ``RecursionError``, ``MemoryError``) become one
+line on stderr and exit code 2; anything else is a bug, reported in one line with exit code 1 (the
+traceback goes to the debug log, ``-vv``). Output paths are checked before the work starts
+(:func:`check_output`); output files are written to a temporary name in their own folder and
+renamed (:func:`write_atomic`, :func:`staged_folder`), so a failed run never leaves a half-written
+file, a temporary file or a new folder behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Literal
 
-from graphsolvers.errors import ToolkitError
+from graphsolvers.errors import OutputPathError, ToolkitError
 
-__all__ = ["EXIT_USAGE", "HelpFormatter", "OneLineArgumentParser", "add_verbosity", "run_cli", "write_atomic"]
+__all__ = [
+    "EXIT_BUG",
+    "EXIT_USAGE",
+    "HelpFormatter",
+    "OneLineArgumentParser",
+    "add_verbosity",
+    "check_output",
+    "run_cli",
+    "staged_folder",
+    "write_atomic",
+]
 
 EXIT_USAGE = 2
+EXIT_BUG = 1
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -86,16 +104,35 @@ def run_cli(
     try:
         return int(func(args) or 0)
     except ToolkitError as e:
-        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        _say(parser.prog, f"error: {e}")
         return EXIT_USAGE
+    except BrokenPipeError:  # before OSError: the reader of stdout went away, nothing to report
+        return 0
     except OSError as e:
-        print(f"{parser.prog}: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        _say(parser.prog, f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "))
+        return EXIT_USAGE
+    except RecursionError:
+        _say(parser.prog, "error: the input is nested too deeply to process")
+        return EXIT_USAGE
+    except MemoryError:
+        _say(parser.prog, "error: out of memory; the input is too large for this machine")
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+    except Exception as e:  # a bug, not bad input: one line all the same, the traceback in the debug log
+        logging.getLogger(parser.prog).debug("internal error", exc_info=True)
+        _say(
+            parser.prog,
+            f"internal error: {type(e).__name__}: {e} (a bug: please report it with the command; "
+            "-vv shows the traceback)",
+        )
+        return EXIT_BUG
+
+
+def _say(prog: str, message: str) -> None:
+    """One line on stderr, however many lines ``message`` has (a library's message may span several)."""
+    print(f"{prog}: {' '.join(message.split())}", file=sys.stderr)
 
 
 def _umask() -> int:
@@ -107,23 +144,171 @@ def _umask() -> int:
 def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder, then rename.
 
+    Missing parent folders are created; when the write fails they are removed again with the
+    temporary file, and the ``OSError`` names ``path``, never the temporary name.
+
     Examples
     --------
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> write_atomic(d / "out.txt", "hello").read_text()
+    >>> write_atomic(d / "new" / "out.txt", "hello").read_text()
     'hello'
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the permissions open() would
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _user_path_in_errors(path), _parents_made(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f:
+                f.write(data)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the permissions open() would
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return path
+
+
+def check_output(
+    path: str | os.PathLike[str],
+    *,
+    flag: str,
+    kind: Literal["file", "folder"] = "file",
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    empty: bool = False,
+) -> Path:
+    """Check an output path before the work starts, so a run never fails at its end over where to write.
+
+    Parameters
+    ----------
+    path : path
+        Where the command will write.
+    flag : str
+        How the user named it (``--out``, ``-o``, ``OUTPUT``), for the messages.
+    kind : {"file", "folder"}
+        What will be written there.
+    inputs : paths
+        The command's input files and folders: an output that resolves to one of them is refused.
+    empty : bool
+        A folder output must not exist or be empty.
+
+    Raises
+    ------
+    OutputPathError
+        If ``path`` is an input, exists as the other kind (a folder where a file is wanted or the other way
+        round), is a non-empty folder when ``empty``, or lies under a file or a folder that cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> check_output(d / "new" / "out.jsonl", flag="--jsonl") == d / "new" / "out.jsonl"
+    True
+    >>> check_output(d, flag="--jsonl")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    graphsolvers.errors.OutputPathError: --jsonl ...: is a folder; give a file name
+    >>> (d / "chart.png").write_bytes(b"x")
+    1
+    >>> check_output(d / "chart.png", flag="--jsonl", inputs=[d / "chart.png"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    graphsolvers.errors.OutputPathError: --jsonl ...chart.png: is also an input; writing it would overwrite the input
+    """
+    path = Path(path)
+    where = f"{flag} {path}"
+    resolved = path.resolve()
+    if any(resolved == Path(p).resolve() for p in inputs):
+        raise OutputPathError(f"{where}: is also an input; writing it would overwrite the input")
+    if kind == "file" and path.is_dir():
+        raise OutputPathError(f"{where}: is a folder; give a file name")
+    if kind == "folder" and path.exists() and not path.is_dir():
+        raise OutputPathError(f"{where}: is a file; give a folder")
+    if kind == "folder" and empty and path.is_dir() and any(path.iterdir()):
+        raise OutputPathError(f"{where}: folder exists and is not empty; choose a new or empty folder")
+    ancestor = (path if kind == "folder" and path.is_dir() else path.parent).absolute()
+    while not ancestor.exists() and not ancestor.is_symlink():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputPathError(f"{where}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{where}: cannot write in folder {ancestor} (permission denied)")
+    return path
+
+
+@contextlib.contextmanager
+def staged_folder(path: str | os.PathLike[str], *, merge: bool = False) -> Iterator[Path]:
+    """A temporary folder beside ``path`` to write a whole output folder into, put in place when the block ends.
+
+    On success the temporary folder becomes ``path`` (an empty ``path`` is replaced; with ``merge`` its
+    files are moved into an existing ``path``, replacing files of the same name). On failure the temporary
+    folder and any parent folders made for it are removed, and ``path`` is as it was.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with staged_folder(d / "run") as tmp:
+    ...     _ = (tmp / "result.json").write_text("{}")
+    >>> sorted(p.name for p in d.iterdir()), (d / "run" / "result.json").read_text()
+    (['run'], '{}')
+    """
+    path = Path(path)
+    with _user_path_in_errors(path), _parents_made(path):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            yield tmp
+            if merge and path.is_dir():
+                for f in sorted(tmp.iterdir()):
+                    os.replace(f, path / f.name)
+                tmp.rmdir()
+            else:
+                if path.is_dir() and not any(path.iterdir()):
+                    path.rmdir()
+                os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+@contextlib.contextmanager
+def _parents_made(path: Path) -> Iterator[None]:
+    """Make the missing parent folders of ``path``; remove those made here again if the block fails."""
+    made = []
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        made.append(parent)
+        parent = parent.parent
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for folder in made:  # deepest first; one that is not empty any more stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
+@contextlib.contextmanager
+def _user_path_in_errors(path: Path) -> Iterator[None]:
+    """Re-raise an ``OSError`` about a temporary name beside ``path`` (``.NAME.xxxx``, or a file inside such a
+    folder) as the same error about ``path``: messages name what the user asked for, never a temporary name."""
+    try:
+        yield
+    except OSError as e:
+        name, name2 = _user_name(e.filename, path), _user_name(e.filename2, path)
+        if e.errno is None or (name, name2) == (e.filename, e.filename2):
+            raise
+        raise type(e)(e.errno, e.strerror, name, None, name2) from e
+
+
+def _user_name(name: object, path: Path) -> object:
+    if not isinstance(name, str | os.PathLike):
+        return name
+    p = Path(os.fsdecode(name))
+    for folder in (p, *p.parents):
+        if folder.name.startswith(f".{path.name}.") and folder.parent == path.parent:
+            return str(path / p.relative_to(folder))
+    return name

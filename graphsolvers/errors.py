@@ -16,6 +16,7 @@ __all__ = [
     "GraphValidationError",
     "LimitExceededError",
     "MermaidSyntaxError",
+    "OutputPathError",
     "OutsideRootError",
     "ToolkitError",
 ]
@@ -103,3 +104,8 @@ class LimitExceededError(ToolkitError, ValueError):
 
 class OutsideRootError(ToolkitError):
     """A file argument of a tool call that does not resolve to a path under the session's root folder."""
+
+
+class OutputPathError(ToolkitError, ValueError):
+    """An output path a command cannot write to: one of its inputs, a folder where a file is wanted (or the
+    other way round), a folder that must be new or empty, or a place that is not writable."""

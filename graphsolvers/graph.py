@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator, model_validator
 
+from graphsolvers import safe_json
 from graphsolvers.errors import GraphValidationError
 from graphsolvers.security import check_graph_size, describe_validation_error, quote
 
@@ -220,7 +221,9 @@ class Graph(BaseModel):
             If the text is not JSON, has another schema version, or breaks a model rule.
         """
         try:
-            data = json.loads(text)
+            data = safe_json.loads(text)
+        except safe_json.JSONDepthError as e:
+            raise GraphValidationError(f"graph JSON is {e}") from None
         except json.JSONDecodeError as e:
             raise GraphValidationError(f"graph JSON is not valid JSON: {e}") from e
         return cls.from_dict(data)

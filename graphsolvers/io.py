@@ -47,13 +47,11 @@ def read_source(path: str | Path) -> str:
     GraphValidationError
         If the file is missing or not UTF-8 text.
     """
-    if str(path) == "-":
-        return sys.stdin.read()
     p = Path(path)
-    if not p.is_file():
+    if str(path) != "-" and not p.is_file():
         raise GraphValidationError(f"no such file: {str(path)!r}")
     try:
-        return p.read_text(encoding="utf-8")
+        return sys.stdin.read() if str(path) == "-" else p.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise GraphValidationError(f"{str(path)!r} is not UTF-8 text: {e.reason}") from e
 

@@ -43,6 +43,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from graphsolvers import safe_json
 from graphsolvers.errors import GraphValidationError, LimitExceededError, MermaidSyntaxError
 from graphsolvers.graph import Edge, Graph, Node
 from graphsolvers.security import MAX_GRAPH_EDGES, MAX_GRAPH_NODES, MAX_MERMAID_FANOUT
@@ -260,7 +261,7 @@ def _parse_comment(sc: _Scanner, draft: _Draft) -> None:
     body = sc.rest_of_line()[2:].strip()
     if body.startswith(_META_PREFIX):
         try:
-            meta = json.loads(body[len(_META_PREFIX) :])
+            meta = safe_json.loads(body[len(_META_PREFIX) :])
         except json.JSONDecodeError as e:
             raise sc.error(f"unreadable {_META_PREFIX} comment: {e.msg}", start) from e
         if not isinstance(meta, dict):

@@ -210,6 +210,7 @@ def _onnx_encoder(model: Path) -> Encoder:
     path = onnx_export(model)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: onnxruntime's warnings would add lines to a CLI's one-line error
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     tokenizer = Tokenizer.from_file(str(model / "tokenizer.json"))
     tokenizer.no_padding()

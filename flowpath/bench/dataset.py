@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from flowpath.errors import InputError
+from graphsolvers import safe_json
 from graphsolvers.security import describe_validation_error
 
 __all__ = ["ANSWER_FIELDS", "BenchItem", "chart_image", "data_dir", "load_items"]
@@ -66,7 +67,7 @@ def data_dir(path: str | os.PathLike[str] | None = None) -> Path:
 def load_items(folder: Path, *, limit: int | None = None) -> list[BenchItem]:
     """Questions of ``dataset.json`` in file order (the first ``limit`` if given)."""
     try:
-        raw = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
+        raw = safe_json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
         fields = [k for k in BenchItem.model_fields if k != "id"]
         items = [
             BenchItem(id=qid, **{k: v[k] for k in fields if k in v or BenchItem.model_fields[k].is_required()})

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowpath.errors import DataError
+from graphsolvers import safe_json
 
 __all__ = ["GoldBoxes", "gold_boxes", "is_degenerate", "load_gold_boxes", "svg_node_boxes"]
 
@@ -69,7 +70,7 @@ def load_gold_boxes(data_dir: str | os.PathLike[str], key: str) -> GoldBoxes:
     folder = Path(data_dir) / "images" / key
     ann_path = folder / "annotations.json"
     try:
-        ann = json.loads(ann_path.read_text(encoding="utf-8"))
+        ann = safe_json.loads(ann_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise DataError(f"{ann_path}: cannot read annotations ({e})") from e
     if not isinstance(ann, dict):

@@ -35,6 +35,7 @@ from scipy.optimize import linear_sum_assignment
 from flowpath.bench.dataset import chart_image
 from flowpath.bench.gold import load_gold_boxes
 from flowpath.errors import DataError
+from graphsolvers import safe_json
 from graphsolvers.errors import ToolkitError
 from graphsolvers.graph import Graph
 from graphsolvers.mermaid import parse_mermaid
@@ -185,7 +186,7 @@ def load_charts(data_dir: str | os.PathLike[str], *, keys: list[str] | None = No
     if not ds_path.is_file():
         raise DataError(f"{root}: no dataset.json here; expected the FlowExplainBench layout (dataset.json, images/)")
     try:
-        data = json.loads(ds_path.read_text(encoding="utf-8"))
+        data = safe_json.loads(ds_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise DataError(f"{ds_path}: not valid JSON ({e})") from e
     if not isinstance(data, dict):
