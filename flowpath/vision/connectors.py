@@ -108,6 +108,12 @@ charts: mostly under 40, a few up to 60, on which the closing added pixels but c
 An absolute count, so it admits more of the largest solid charts than of small ones."""
 
 
+LONG_DASH_GAP = 6
+"""Widest gap closed between long dashes, in strokes (plus two pixels): the closing grows to the
+typical dash length (gaps of dashed links are about as long as their dashes: Graphviz's about five
+strokes), up to this."""
+
+
 def _bridged(ink: np.ndarray, stroke: int) -> np.ndarray:
     """``ink`` with the gaps of dotted and dashed connectors closed: the pixels a closing adds next to
     pieces of ink short enough to be dashes (:data:`DASH_LENGTH`), across gaps of at most
@@ -119,6 +125,11 @@ def _bridged(ink: np.ndarray, stroke: int) -> np.ndarray:
     dash[0] = False
     if dash.sum() < MIN_DASHES:
         return ink
+    # dashes leave gaps about as long as themselves: long dashes (Graphviz's) get a wider closing. The
+    # typical dash is the commonest length above the stroke (smaller specks are JPEG noise, not dashes)
+    lengths = size[dash & (size > stroke)]
+    if lengths.size:
+        gap = int(np.clip(np.bincount(lengths).argmax(), gap, LONG_DASH_GAP * stroke + 2))
     side = 2 * (gap // 2) + 1  # odd: an even kernel shifts the closing off its pixels
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
     near = cv2.dilate(dash[lab].view(np.uint8), kernel)

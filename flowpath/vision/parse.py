@@ -22,7 +22,7 @@ __all__ = ["parse_image"]
 
 logger = logging.getLogger(__name__)
 
-PARSER_VERSION = 14
+PARSER_VERSION = 15
 """Bumped whenever a change to the parser can change its output; parse caches are keyed by it."""
 CONNECTOR_GLYPHS = " /\\|"
 """What a connector stroke touching the first or last letter of a free label reads as."""
