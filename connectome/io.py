@@ -54,6 +54,14 @@ FLAVELL_TRACES = ("trace_array", "trace_array_original", "traces_array_F_F20")
 
 _FLAVELL_COVARIATES = ("velocity", "angular_velocity", "head_angle", "pumping", "worm_curvature", "reversal_vec")
 
+MAX_ARRAY_BYTES = 1 << 30
+"""Largest array a recording file may declare (1 GiB, e.g. 1,000 neurons × 130,000 frames of float64; a
+Flavell animal is about 2 MB). Read from the ``.npy`` headers of an ``.npz`` and from HDF5 dataset shapes
+before anything is decompressed: a small file of zeros can declare gigabytes."""
+
+MAX_H5_OBJECTS = 100_000
+"""Most groups, datasets and links an HDF5 recording may hold: a recording has a few dozen."""
+
 
 @dataclass(frozen=True)
 class Stimulus:
@@ -275,10 +283,56 @@ def save_recordings(path: str | os.PathLike[str], rec: Recordings) -> Path:
     return write_atomic(path, buf.getvalue())
 
 
+def _check_npz(path: Path) -> None:
+    """Refuse an ``.npz`` one of whose arrays declares more than :data:`MAX_ARRAY_BYTES`, from its header alone."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with archive.open(info) as fp:
+                version = np.lib.format.read_magic(fp)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _fortran, dtype = read(fp)
+            _check_array_bytes(path, math.prod(shape) * dtype.itemsize)
+
+
+def _check_array_bytes(path: Path, nbytes: int) -> None:
+    if nbytes > MAX_ARRAY_BYTES:
+        raise DataFormatError(
+            f"{path}: an array of {nbytes:,} bytes, over the cap MAX_ARRAY_BYTES = {MAX_ARRAY_BYTES:,}"
+        )
+
+
+def _check_h5(f, path: Path) -> None:
+    """Refuse an HDF5 file that reads other files (external links, external or virtual storage), holds an
+    array over :data:`MAX_ARRAY_BYTES` or more than :data:`MAX_H5_OBJECTS` objects; nothing is read."""
+    import h5py
+
+    stack, seen = [f], 0
+    while stack:
+        group = stack.pop()
+        for name in group:
+            seen += 1
+            if seen > MAX_H5_OBJECTS:
+                raise DataFormatError(f"{path}: more than MAX_H5_OBJECTS = {MAX_H5_OBJECTS:,} groups and datasets")
+            if isinstance(group.get(name, getlink=True), h5py.ExternalLink):
+                raise DataFormatError(f"{path}: a link leads to another file; recordings must hold their own data")
+            item = group[name]
+            if isinstance(item, h5py.Group):
+                stack.append(item)
+            elif isinstance(item, h5py.Dataset):
+                if item.external or item.is_virtual:
+                    raise DataFormatError(f"{path}: a dataset is stored in other files; recordings hold their own data")
+                _check_array_bytes(path, int(item.size) * item.dtype.itemsize)
+
+
 def _read_npz(path: Path) -> Recordings:
     try:
+        _check_npz(path)
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
+    except DataFormatError:
+        raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # truncated, corrupt, pickled
         raise DataFormatError(f"cannot read {path} as .npz: {e}") from e
     covariates = {k.split("/", 1)[1]: v for k, v in data.items() if k.startswith("covariate/")}
@@ -290,6 +344,7 @@ def _read_h5(path: Path) -> Recordings:
 
     try:
         with h5py.File(path, "r") as f:
+            _check_h5(f, path)
             data = {k: f[k][()] for k in f if isinstance(f[k], h5py.Dataset)}
             group = f.get("covariates")
             if group is not None and not isinstance(group, h5py.Group):
@@ -434,10 +489,13 @@ def load_flavell2023(
             continue
         try:
             with h5py.File(path, "r") as f:
+                _check_h5(f, path)
                 arr = np.asarray(f["gcamp"][trace][()], dtype=np.float64)  # time x neuron
                 stamps = np.asarray(f["timing/timestamp_confocal"][()], dtype=np.float64)
                 for key in _FLAVELL_COVARIATES:
                     covariates[key].append(np.asarray(f["behavior"][key][()], dtype=np.float64))
+        except DataFormatError:
+            raise
         except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:  # h5py's errors on broken files
             raise DataFormatError(f"cannot read {path} as a flavell2023 recording: {e}") from e
         if arr.ndim != 2 or stamps.ndim != 1 or len(stamps) < 2:
@@ -459,7 +517,7 @@ def load_flavell2023(
                     chosen[name] = (conf, col)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise DataFormatError(
-                f"{labels_path}: malformed labels of {uid} ({type(e).__name__}: {e}); each entry needs "
+                f"{labels_path}: malformed labels of {uid} ({type(e).__name__}); each entry needs "
                 "label, trace_index_1based and optionally confidence"
             ) from None
         per_animal.append({name: arr[:, col] for name, (_, col) in chosen.items()})

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectome.errors import DataFormatError, ParameterError
 from graphsolvers import safe_json
-from graphsolvers.security import describe_validation_error, resolve_under_root
+from graphsolvers.security import describe_validation_error, resolve_tree_under_root
 
 __all__ = ["CommunitiesArgs", "FactorizeArgs", "connectome_communities", "connectome_factorize"]
 
@@ -60,8 +60,9 @@ def _parse(model: type[BaseModel], args: BaseModel | dict[str, Any]) -> Any:
 
 
 def _path(user_path: str, root: str | Path | None) -> Path:
-    """A file argument: resolved under ``root`` (refused outside it) when a root is given."""
-    return resolve_under_root(user_path, root) if root is not None else Path(user_path)
+    """A file or folder argument: resolved under ``root`` (refused outside it, as is a folder with a link
+    that leads out) when a root is given."""
+    return resolve_tree_under_root(user_path, root) if root is not None else Path(user_path)
 
 
 def connectome_factorize(args: FactorizeArgs | dict[str, Any], *, root: str | Path | None = None) -> dict[str, Any]:

@@ -56,6 +56,7 @@ __all__ = [
     "describe_validation_error",
     "json_size",
     "quote",
+    "resolve_tree_under_root",
     "resolve_under_root",
 ]
 
@@ -232,4 +233,47 @@ def resolve_under_root(path: str | os.PathLike[str], root: str | os.PathLike[str
             f"{quote(raw, PATH_QUOTE_CHARS)} is not a path under the tool root {base}; tools read only files inside it "
             "(the server's --root sets it)"
         )
+    return full
+
+
+MAX_TREE_ENTRIES = 100_000
+"""Most entries of a folder argument checked by :func:`resolve_tree_under_root`: a recording folder
+holds a few dozen files; a client pointing at a huge tree is refused instead of walked for minutes."""
+
+
+def resolve_tree_under_root(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> Path:
+    """:func:`resolve_under_root` for an argument that may be a folder: every entry inside it must lie under
+    ``root`` too (a symbolic link in the folder that points out of the root is refused like the folder itself).
+
+    Raises
+    ------
+    OutsideRootError
+        As :func:`resolve_under_root`, for the folder or for any link inside it (named relative to the folder).
+    LimitExceededError
+        If the folder holds more than :data:`MAX_TREE_ENTRIES` entries.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     (Path(d) / "data").mkdir()
+    ...     (Path(d) / "data" / "out").symlink_to("/")
+    ...     try:
+    ...         resolve_tree_under_root("data", d)
+    ...     except OutsideRootError as e:
+    ...         print(str(e).split(" is not")[0])
+    'data/out'
+    """
+    full = resolve_under_root(path, root)
+    if not full.is_dir():
+        return full
+    base = Path(root).resolve()
+    count = 0
+    for folder, dirs, files in os.walk(full, followlinks=False):
+        for name in dirs + files:
+            count += 1
+            check_cap(count, cap="MAX_TREE_ENTRIES", limit=MAX_TREE_ENTRIES, what="the folder", unit="entries")
+            entry = Path(folder) / name
+            if entry.is_symlink():  # os.walk does not follow it; where does it lead?
+                resolve_under_root(entry.relative_to(base), base)
     return full

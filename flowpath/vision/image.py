@@ -375,12 +375,14 @@ def _tiff_sizes(data: bytes) -> list[tuple[int, int]]:
         tags = {}
         for entry in range(offset + 2, end, 12):
             tag, kind = struct.unpack(order + "HH", data[entry : entry + 4])
-            if tag in (256, 257) and kind in (3, 4):  # ImageWidth, ImageLength as SHORT or LONG
+            # ImageWidth, ImageLength, TileWidth, TileLength as SHORT or LONG
+            if tag in (256, 257, 322, 323) and kind in (3, 4):
                 fmt, size = ("H", 2) if kind == 3 else ("I", 4)
                 (tags[tag],) = struct.unpack(order + fmt, data[entry + 8 : entry + 8 + size])
         if 256 not in tags or 257 not in tags:
             raise ValueError(f"TIFF page {len(sizes) + 1} without a width and height")
-        sizes.append((tags[256], tags[257]))
+        # the decoder allocates whole tiles: a tiny page of huge tiles is as large as one tile
+        sizes.append((max(tags[256], tags.get(322, 0)), max(tags[257], tags.get(323, 0))))
         (offset,) = struct.unpack(order + "I", data[end : end + 4])
     if not sizes:
         raise ValueError("TIFF without an image directory")

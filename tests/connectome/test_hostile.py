@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import h5py
@@ -46,6 +47,34 @@ def _h5_covariates_dataset(path: Path) -> None:
         f["covariates"] = np.zeros((2, 60))  # a dataset where the format has a group of datasets
 
 
+def _zeros_bomb_npz(path: Path) -> None:
+    """An .npz whose traces declare 2.4 GB (3e8 float64 zeros), written as a compressed header alone."""
+    buf = io.BytesIO()
+    header = {"descr": "<f8", "fortran_order": False, "shape": (2, 3, 50_000_000)}
+    np.lib.format.write_array_header_1_0(buf, header)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("traces.npy", buf.getvalue() + bytes(4096))  # the data stops short: never read
+
+
+def _h5_external_storage(path: Path) -> None:
+    """An HDF5 recording whose neurons are stored in a file beside it (any file the reader can open)."""
+    (path.parent / "secret.txt").write_bytes(b"sk-SECRET" * 8)
+    with h5py.File(path, "w") as f:
+        for name, value in _arrays().items():
+            if name != "neurons":
+                f[name] = value
+        f.create_dataset("neurons", shape=(3,), dtype="S8", external=[(str(path.parent / "secret.txt"), 0, 24)])
+
+
+def _h5_external_link(path: Path) -> None:
+    other = path.parent / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["traces"] = _arrays()["traces"]
+    with h5py.File(path, "w") as f:
+        f["neurons"], f["fps"] = np.array([b"A", b"B", b"C"]), 2.0
+        f["traces"] = h5py.ExternalLink(str(other), "/traces")
+
+
 BROKEN = {
     "truncated.npz": (_truncated_npz, "cannot read truncated.npz as .npz: File is not a zip file"),
     "fps_text.npz": (
@@ -62,6 +91,9 @@ BROKEN = {
         "stimulus_times must be numbers",
     ),
     "covariates.h5": (_h5_covariates_dataset, "covariates.h5: 'covariates' must be a group of datasets"),
+    "bomb.npz": (_zeros_bomb_npz, "bomb.npz: an array of 2,400,000,000 bytes, over the cap MAX_ARRAY_BYTES"),
+    "external.h5": (_h5_external_storage, "external.h5: a dataset is stored in other files"),
+    "link.h5": (_h5_external_link, "link.h5: a link leads to another file"),
     "garbage.h5": (lambda p: p.write_bytes(b"not hdf5" * 10), "cannot read garbage.h5 as HDF5"),
 }
 
@@ -98,6 +130,20 @@ def test_flavell_folder_with_malformed_labels_is_one_typed_error(tmp_path):
     (tmp_path / "neuropal_labels.json").write_text('{"2022-01-01-01": []}')
     with pytest.raises(DataFormatError, match=r"cannot read .*2022-01-01-01-data\.h5 as a flavell2023 recording"):
         load_recordings(tmp_path)
+
+
+def test_malformed_flavell_labels_are_not_quoted(tmp_path):
+    (tmp_path / "swf702_with_id").mkdir()
+    with h5py.File(tmp_path / "swf702_with_id" / "2022-01-01-01-data.h5", "w") as f:
+        f["gcamp/trace_array"] = np.zeros((10, 3))
+        f["timing/timestamp_confocal"] = np.arange(10.0)
+        for key in ("velocity", "angular_velocity", "head_angle", "pumping", "worm_curvature", "reversal_vec"):
+            f[f"behavior/{key}"] = np.zeros(10)
+    labels = '{"2022-01-01-01": [{"label": "AVA", "trace_index_1based": "sk-SECRET123"}]}'
+    (tmp_path / "neuropal_labels.json").write_text(labels)
+    with pytest.raises(DataFormatError, match=r"malformed labels of 2022-01-01-01 \(ValueError\)") as e:
+        load_recordings(tmp_path)
+    assert "SECRET" not in str(e.value)
 
 
 @pytest.fixture(scope="module")

@@ -87,12 +87,14 @@ def gif_header(width: int, height: int) -> bytes:
     return head + b"\x2c" + struct.pack("<HHHHB", 0, 0, 20, 20, 0) + b"\x02\x02\x4c\x01\x00\x3b"
 
 
-def tiff_pages(*sizes: tuple[int, int], big_endian: bool = False) -> bytes:
-    """A TIFF whose image directories declare ``sizes`` (no pixel data: the header is all that is read)."""
+def tiff_pages(*sizes: tuple[int, int], big_endian: bool = False, tile: int = 0) -> bytes:
+    """A TIFF whose image directories declare ``sizes`` (no pixel data: the header is all that is read),
+    in square tiles of side ``tile`` where it is given."""
     order = ">" if big_endian else "<"
     out = bytearray((b"MM\x00*" if big_endian else b"II*\x00") + struct.pack(order + "I", 8))
     for i, (w, h) in enumerate(sizes):
         entries = [(256, 4, 1, w), (257, 4, 1, h), (258, 3, 1, 8), (262, 3, 1, 1)]
+        entries += [(322, 4, 1, tile), (323, 4, 1, tile)] if tile else []
         out += struct.pack(order + "H", len(entries))
         for tag, kind, count, value in entries:
             packed = struct.pack(order + "HH", value, 0) if kind == 3 else struct.pack(order + "I", value)
@@ -144,6 +146,7 @@ def test_rle_bmp_bomb_peak_memory_stays_small(tmp_path):
         ("tiff", tiff_pages((100_000, 100_000)), "100000×100000"),
         ("be.tiff", tiff_pages((100_000, 100_000), big_endian=True), "100000×100000"),
         ("pages.tiff", tiff_pages((100, 100), (20_000, 20_000)), "20000×20000"),  # a huge second page
+        ("tiles.tiff", tiff_pages((64, 64), tile=15360), "15360×15360"),  # a tiny page in huge tiles
         ("absurd.png", png_header(2**32 - 1, 2**32 - 1), "4294967295×4294967295"),
         ("os2.bmp", b"BM" + b"\x00" * 12 + struct.pack("<IHHHH", 12, 65535, 65535, 1, 24), "65535×65535"),
     ],

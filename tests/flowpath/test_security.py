@@ -88,6 +88,16 @@ def test_outside_root_by_symlink_is_refused(layout: dict[str, Path]) -> None:
     assert session.call("end_nodes", {"graph": "inner.mmd"}) == {"nodes": ["C"]}
 
 
+def test_a_folder_argument_with_a_link_that_leads_out_is_refused(layout: dict[str, Path]) -> None:
+    """A recording folder inside the root whose files are links to files outside it (read by the loader)."""
+    folder = layout["root"] / "flav" / "swf702_with_id"
+    folder.mkdir(parents=True)
+    os.symlink(layout["base"] / "secret.json", layout["root"] / "flav" / "neuropal_labels.json")
+    os.symlink(layout["base"] / "secret.json", folder / "2022-01-01-01-data.h5")
+    with pytest.raises(OutsideRootError, match="'flav/.*' is not a path under the tool root"):
+        ToolSession(layout["root"]).call("connectome_factorize", {"data": "flav"})
+
+
 def test_sibling_folder_sharing_the_roots_prefix_is_outside(layout: dict[str, Path]) -> None:
     session = ToolSession(layout["root"])
     _refusal(session, str(layout["evil"] / "chart.mmd"))  # /…/root-evil starts with the text /…/root
