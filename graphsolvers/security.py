@@ -122,7 +122,9 @@ def quote(value: object, limit: int = QUOTE_CHARS) -> str:
 def describe_validation_error(error: ValidationError, *, max_items: int = 3) -> str:
     """The first problems of a pydantic error as ``field: message``, from location and message only.
 
-    The offending values are never quoted: they may have been read from a file.
+    The offending values are never quoted: they may have been read from a file. A key in the location that
+    is long or holds a line break or other unprintable character (a caller's or a file's own key) is shown
+    as :func:`quote` shows it: escaped, cut to :data:`QUOTE_CHARS`, so the message stays one short line.
 
     Examples
     --------
@@ -135,13 +137,25 @@ def describe_validation_error(error: ValidationError, *, max_items: int = 3) -> 
     ... except ValidationError as e:
     ...     print(describe_validation_error(e))
     api_key: Extra inputs are not permitted
+    >>> try:
+    ...     M.model_validate({"n": 1, "two\\nlines": 0, "k" * 50: 0})
+    ... except ValidationError as e:
+    ...     print(describe_validation_error(e).replace("; ", "\\n"))
+    'two\\nlines': Extra inputs are not permitted
+    'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk'…: Extra inputs are not permitted
     """
     parts = []
     for err in error.errors(include_input=False, include_url=False)[:max_items]:
-        loc = ".".join(str(p) for p in err["loc"]) or "input"
+        loc = ".".join(_location_part(p) for p in err["loc"]) or "input"
         parts.append(f"{loc}: {err['msg']}")
     more = f" (+{error.error_count() - max_items} more)" if error.error_count() > max_items else ""
     return "; ".join(parts) + more
+
+
+def _location_part(part: object) -> str:
+    """One step of a pydantic error location: a field name or index as it is, any other key through :func:`quote`."""
+    text = str(part)
+    return text if text and text.isprintable() and len(text) <= QUOTE_CHARS else quote(text)
 
 
 # ---------------------------------------------------------------------- caps
