@@ -18,9 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectome.errors import DataFormatError, ParameterError
 from graphsolvers import safe_json
-from graphsolvers.security import describe_validation_error, resolve_tree_under_root
+from graphsolvers.security import PATH_QUOTE_CHARS, describe_validation_error, quote, resolve_tree_under_root
 
-__all__ = ["CommunitiesArgs", "FactorizeArgs", "connectome_communities", "connectome_factorize"]
+__all__ = ["MAX_SEED", "CommunitiesArgs", "FactorizeArgs", "connectome_communities", "connectome_factorize"]
+
+MAX_SEED = 2**63 - 1
+"""Largest random seed a tool takes: the NTF seeds torch (unsigned 64 bits), the SBM numpy (non-negative) and
+Leiden igraph (a signed 64-bit integer), so a seed must fit all three."""
 
 
 class FactorizeArgs(BaseModel):
@@ -32,7 +36,7 @@ class FactorizeArgs(BaseModel):
     window_s: float = Field(30.0, gt=0, description="sliding window length, seconds")
     stride_s: float = Field(10.0, gt=0, description="window step, seconds")
     rank: int | Literal["auto"] = Field("auto", description="number of components, or 'auto'")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="random seed, 0 to 2**63 - 1")
     device: str = "cpu"
     n_restarts: int = Field(2, ge=1, le=20)
     top_pairs: int = Field(10, ge=0, le=200, description="strongest neuron pairs listed per component")
@@ -47,7 +51,7 @@ class CommunitiesArgs(BaseModel):
     component: int = Field(0, ge=0, description="component index (0 = strongest)")
     method: Literal["sbm", "leiden"] = "sbm"
     neurons: list[str] | None = Field(None, description="only report these neurons (names as in the result)")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="random seed, 0 to 2**63 - 1")
 
 
 def _parse(model: type[BaseModel], args: BaseModel | dict[str, Any]) -> Any:
@@ -59,10 +63,16 @@ def _parse(model: type[BaseModel], args: BaseModel | dict[str, Any]) -> Any:
         raise ParameterError(f"{model.__name__}: {describe_validation_error(e, max_items=1)}") from e
 
 
-def _path(user_path: str, root: str | Path | None) -> Path:
-    """A file or folder argument: resolved under ``root`` (refused outside it, as is a folder with a link
-    that leads out) when a root is given."""
-    return resolve_tree_under_root(user_path, root) if root is not None else Path(user_path)
+def _path(user_path: str, root: str | Path | None, *, folder_ok: bool = False) -> Path:
+    """A file (or, with ``folder_ok``, folder) argument: resolved under ``root`` (refused outside it, as is a folder
+    with a link that leads out) when a root is given; a path that is not there (or a folder where only a file will
+    do) is a :class:`DataFormatError` naming the caller's path."""
+    path = resolve_tree_under_root(user_path, root) if root is not None else Path(user_path)
+    if not (path.is_file() or (folder_ok and path.is_dir())):
+        raise DataFormatError(
+            f"no such {'file or folder' if folder_ok else 'file'}: {quote(user_path, PATH_QUOTE_CHARS)}"
+        )
+    return path
 
 
 def connectome_factorize(args: FactorizeArgs | dict[str, Any], *, root: str | Path | None = None) -> dict[str, Any]:
@@ -87,7 +97,7 @@ def connectome_factorize(args: FactorizeArgs | dict[str, Any], *, root: str | Pa
     from connectome.ntf import choose_rank, ntf_restarts, rank_selection
 
     a: FactorizeArgs = _parse(FactorizeArgs, args)
-    rec = load_recordings(_path(a.data, root))
+    rec = load_recordings(_path(a.data, root, folder_ok=True))
     tensor = affinity_tensor(rec, window_s=a.window_s, stride_s=a.stride_s)
     if a.rank == "auto":
         ranks = [r for r in range(1, 9) if r <= tensor.shape[1]]
@@ -141,7 +151,7 @@ def connectome_communities(args: CommunitiesArgs | dict[str, Any], *, root: str 
     ParameterError
         Bad arguments or a component index out of range.
     DataFormatError
-        A result file that cannot be read.
+        A result file that is missing or cannot be read.
     """
     from connectome.communities import detect_communities
     from connectome.pipeline import DynamicConnectome, community_of
