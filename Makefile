@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # The CPU wheel of torch==2.13.0 lies in /opt/wheels on the build machines.
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: demo test lint install clean
+.PHONY: demo test fuzz lint install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q
+
+# Only the fuzz tests (marked `fuzz`), each with 25 times its `make test` examples from a random seed; a failing
+# input is kept in .hypothesis/ and replayed first on the next run (tests/fuzzing.py).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -m fuzz tests
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

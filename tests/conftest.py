@@ -7,6 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# `make fuzz` sets HYPOTHESIS_PROFILE=fuzz: random seeds and failures kept in .hypothesis/ (budgets: tests/fuzzing.py)
+settings.register_profile("fuzz", deadline=None, derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FLOWPATH_SHARED", REPO.parent / "shared"))
