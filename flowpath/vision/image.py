@@ -17,12 +17,23 @@ import numpy as np
 
 from flowpath.errors import ImageError
 
-__all__ = ["MAX_PIXELS", "colour_distance", "load_image", "masked_median", "near_colour", "relative_luminance"]
+__all__ = [
+    "MAX_PIXELS",
+    "MAX_SIDE",
+    "colour_distance",
+    "load_image",
+    "masked_median",
+    "near_colour",
+    "relative_luminance",
+]
 
 logger = logging.getLogger(__name__)
 
 MAX_PIXELS = 40_000_000
 """Largest image accepted (width × height); FlowExplainBench charts reach about 7 million."""
+MAX_SIDE = 1 << 20
+"""Longest side accepted, in pixels: OpenCV's decoders refuse a side over ``CV_IO_MAX_IMAGE_WIDTH`` /
+``CV_IO_MAX_IMAGE_HEIGHT`` (2^20) with an exception, even within :data:`MAX_PIXELS` (16 × 2,000,000)."""
 
 _MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"RIFF", b"BM", b"GIF8", b"II*\x00", b"MM\x00*")
 _FORMATS = "a PNG, JPEG, WebP, BMP, GIF or TIFF image"
@@ -50,7 +61,7 @@ def load_image(image: str | os.PathLike[str] | np.ndarray, *, max_pixels: int = 
     ------
     ImageError
         If the file is missing, empty, truncated or not an image, its header is unreadable, or the image
-        is too large or too small.
+        is too large (over ``max_pixels``, or a side over :data:`MAX_SIDE`) or too small.
 
     Examples
     --------
@@ -84,7 +95,11 @@ def load_image(image: str | os.PathLike[str] | np.ndarray, *, max_pixels: int = 
         _check_pixels(width, height, max_pixels, str(path))
     _check_size(*frames[0], max_pixels, str(path))
     with _native_stderr_to_log():  # libjpeg/libpng/OpenCV print their complaints straight to stderr
-        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        try:
+            arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        except cv2.error as e:  # a decoder's own check failed (its message is OpenCV's source location)
+            logger.debug("imdecode refused %s: %s", path, e)
+            arr = None
     if arr is None or not _complete(data):
         raise ImageError(f"{path}: truncated or corrupt image data")
     arr = _checked_array(arr)
@@ -141,6 +156,8 @@ def _check_pixels(width: int, height: int, max_pixels: int, name: str) -> None:
         raise ImageError(
             f"{name}: image of {width}×{height} = {width * height:,} pixels is over the limit of {max_pixels:,}"
         )
+    if max(width, height) > MAX_SIDE:
+        raise ImageError(f"{name}: image of {width}×{height} pixels has a side over the limit of {MAX_SIDE:,}")
 
 
 def _check_size(width: int, height: int, max_pixels: int, name: str) -> None:
