@@ -86,12 +86,7 @@ def test_the_undamaged_files_load(tmp_path: Path) -> None:
         assert rec.stimuli == REC.stimuli and set(rec.covariates) == {"velocity"}, suffix
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 25 item 5 (branch sec-input): a damaged .npz raises zipfile.BadZipFile / zlib.error / "
-    "NotImplementedError, a damaged HDF5 file KeyError / RuntimeError, instead of DataFormatError",
-)
-@budget(80, known_bug=True)
+@budget(80)
 @given(st.data(), st.sampled_from([".npz", ".h5"]))
 def test_damaged_recordings_files(tmp_path_factory: pytest.TempPathFactory, data: st.DataObject, suffix: str) -> None:
     """Truncations and byte flips of a valid ``.npz`` (a zip of ``.npy`` members) and HDF5 recordings file."""
@@ -141,12 +136,7 @@ def recordings_arrays(draw: st.DrawFn) -> dict[str, np.ndarray]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 25 item 5 (branch sec-input): an fps that is text or stimulus_times of the wrong shape raise "
-    "ValueError instead of DataFormatError",
-)
-@budget(120, known_bug=True)
+@budget(120)
 @given(recordings_arrays())
 @example({"traces": REC.traces, "neurons": np.array(REC.neurons), "fps": np.array("fast")})
 @example(
@@ -198,12 +188,7 @@ def _write_h5(path: Path, items: list[tuple[str, Any]]) -> None:
                 continue
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 25 item 5 (branch sec-input): an HDF5 file whose covariates is a dataset raises AttributeError "
-    "or TypeError, and a group where a dataset belongs is skipped into a KeyError-free but untyped failure",
-)
-@budget(100, known_bug=True)
+@budget(100)
 @given(h5_layouts())
 @example(
     [
@@ -245,12 +230,7 @@ labels_documents = st.one_of(
 )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 25 item 5 (branch sec-input): malformed NeuroPAL label entries raise KeyError / TypeError / "
-    "ValueError instead of DataFormatError",
-)
-@budget(60, known_bug=True)
+@budget(60)
 @given(labels_documents)
 @example({"w1": [{"label": "AVAL"}]})
 @example({"w1": [{"label": "AVAL", "trace_index_1based": "one"}]})

@@ -314,12 +314,7 @@ def _nested(depth: int, kind: str) -> str:
 deep = st.tuples(st.integers(900, 20_000), st.sampled_from(["list", "dict"]))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 25 item 5 (branch sec-input): json.loads raises RecursionError on JSON nested ~1000 deep "
-    "in Graph.from_json and in a flowpath:meta comment",
-)
-@budget(10, known_bug=True)
+@budget(10)
 @given(deep, st.sampled_from(["document", "graph attrs", "node attrs", "meta comment"]))
 @example((100_000, "list"), "document")
 @example((5_000, "dict"), "meta comment")
