@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, currently_in_test_context, event, settings
+from hypothesis import HealthCheck, currently_in_test_context, event, settings
 from hypothesis import strategies as st
 
 __all__ = [
@@ -49,20 +49,14 @@ FUZZ_FACTOR = 25
 _SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
 
 
-def budget(examples: int, *, fixtures: bool = False, known_bug: bool = False) -> settings:
+def budget(examples: int, *, fixtures: bool = False) -> settings:
     """The settings of a fuzz test: ``examples`` under ``make test`` (derandomized), ``FUZZ_FACTOR`` times as
-    many under ``make fuzz`` (random); no deadline (a first call may load a model).
-
-    ``fixtures``: the test uses a function-scoped fixture (``capsys``) that it resets itself in every example.
-    ``known_bug``: the test is marked ``xfail`` for a bug another branch fixes; under ``make test`` it stops at
-    the first failing example instead of shrinking it (the reason names the bug), under ``make fuzz`` it shrinks.
-    """
-    phases = [Phase.explicit, Phase.reuse, Phase.generate] if known_bug and not FUZZ else list(Phase)
+    many under ``make fuzz`` (random); no deadline (a first call may load a model). ``fixtures``: the test uses
+    a function-scoped fixture (``capsys``) that it resets itself in every example."""
     return settings(
         max_examples=examples * FUZZ_FACTOR if FUZZ else examples,
         deadline=None,
         derandomize=not FUZZ,
-        phases=phases,
         suppress_health_check=_SLOW_IS_FINE + ([HealthCheck.function_scoped_fixture] if fixtures else []),
     )
 
