@@ -528,8 +528,17 @@ def _plain_mermaid(graph: Graph) -> tuple[str, dict[str, str]]:
 
 
 def _is_directive(line: str) -> bool:
-    word = line.split(maxsplit=1)[0] if line.strip() else ""
-    return word in _DIRECTIVES and "\n" not in line and ";" not in line
+    """Whether ``line`` reads back as a directive: one of :data:`_DIRECTIVES` followed by a space or a tab (the
+    parser's rule; a bare ``style`` is a node id), on one line."""
+    text = line.strip()
+    word = re.compile(r"[A-Za-z]+\b").match(text)
+    return (
+        word is not None
+        and word.group(0) in _DIRECTIVES
+        and text[word.end() : word.end() + 1] in (" ", "\t")
+        and "\n" not in line
+        and ";" not in line
+    )
 
 
 def _mermaid_ids(graph: Graph) -> dict[str, str]:

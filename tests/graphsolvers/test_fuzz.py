@@ -114,9 +114,11 @@ documents = doc_values | st.dictionaries(st.sampled_from(DOC_KEYS), doc_values, 
 
 
 def assert_json_round_trip(graph: Graph) -> None:
-    """What ``to_json`` writes, ``from_json`` reads back to the same document. (Compared as JSON: a NaN or infinite
-    number in attrs is written as ``null``, so the graph read back differs from one that held it.)"""
+    """What ``to_json`` writes, ``from_json`` reads back to the same document, and so does Mermaid (what
+    ``graphsolvers convert`` does with a JSON file). Compared as JSON: a NaN or infinite number in attrs is
+    written as ``null``, so the graph read back differs from one that held it."""
     assert Graph.from_json(graph.to_json()).to_json() == graph.to_json()
+    assert_mermaid_round_trip(graph)
 
 
 def assert_mermaid_round_trip(graph: Graph) -> None:
@@ -149,6 +151,7 @@ def _check_mermaid(text: str) -> None:
 @example("flowchart TD\n  A --> B\n%% flowpath:meta {}")
 @example("flowchart TD\n  A[")
 @example("graph\n" + "A & " * 200 + "B --> C & D")
+@example("flowchart BT\n  A --> B\nstyle ")  # a bare 'style' was written back as a node: to_mermaid raised ValueError
 def test_any_mermaid_text_parses_or_is_a_syntax_error(text: str) -> None:
     _check_mermaid(text)
 
@@ -175,6 +178,7 @@ def test_flowpath_meta_comment_with_any_json_object(body: str, meta: dict) -> No
 @example({"nodes": [{"id": "a", "bbox": [0, 0, float("nan"), 1]}]})
 @example({"schema_version": [1]})
 @example({"nodes": {"id": "a"}, "edges": "a->b"})
+@example({"nodes": [{"id": "a"}], "attrs": {"mermaid_directives": ["style", "click", "classDef\tx", "A --> B"]}})
 def test_any_json_document_is_a_graph_or_a_validation_error(doc: object) -> None:
     """Graph documents as a dict, as JSON text and as bytes: a graph that round-trips, or a typed error."""
     try:
