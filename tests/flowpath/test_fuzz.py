@@ -356,7 +356,10 @@ def _call(world: dict[str, Any], how: str, name: str, args: Any, capsys: pytest.
         argv = json.dumps(args, allow_nan=True)
     except (TypeError, ValueError):  # pragma: no cover - every drawn value is JSON
         argv = "{}"
-    code = main(["tools", "call", name, "--root", str(world["root"]), "--args", argv])
+    try:
+        code = main(["tools", "call", name, "--root", str(world["root"]), "--args", argv])
+    except SystemExit as e:  # argparse's usage errors ('--args -1e+16' reads as an option) end the CLI like this
+        code = e.code
     out, err = capsys.readouterr()
     event(f"CLI exit {code}")
     assert code in (0, 2), (code, err)
@@ -376,6 +379,7 @@ def _call(world: dict[str, Any], how: str, name: str, args: Any, capsys: pytest.
 @example(call=("connectome_factorize", {"data": "~/.bashrc"}), how="api")  # was FileNotFoundError
 @example(call=("connectome_communities", {"result": "sub"}), how="api")  # was IsADirectoryError
 @example(call=("end_nodes", {"graph": "link.mmd"}), how="mcp")
+@example(call=("", -1e16), how="cli")  # a usage error: exit 2, one line
 @example(call=("connectome_factorize", {"data": "<outside>/secret.npz"}), how="cli")
 def test_any_tool_call_returns_a_result_or_a_typed_error_and_stays_in_its_root(
     world: dict[str, Any], capsys: pytest.CaptureFixture[str], call: tuple[str, Any], how: str
