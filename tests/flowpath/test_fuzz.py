@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import mcp.client.stdio  # noqa: F401  here, not first under capsys: it binds sys.stderr as a default argument
 import numpy as np
 import pytest
 from hypothesis import event, example, given
