@@ -94,7 +94,7 @@ def test_a_folder_argument_with_a_link_that_leads_out_is_refused(layout: dict[st
     folder.mkdir(parents=True)
     os.symlink(layout["base"] / "secret.json", layout["root"] / "flav" / "neuropal_labels.json")
     os.symlink(layout["base"] / "secret.json", folder / "2022-01-01-01-data.h5")
-    with pytest.raises(OutsideRootError, match="'flav/.*' is not a path under the tool root"):
+    with pytest.raises(OutsideRootError, match=r"'flav/.*' is not a path under the tool root"):
         ToolSession(layout["root"]).call("connectome_factorize", {"data": "flav"})
 
 
