@@ -150,8 +150,8 @@ def validate_recordings(rec: Recordings) -> Recordings:
     traces = np.asarray(rec.traces)
     if traces.ndim != 3:
         raise DataFormatError(f"traces must have shape [animals, neurons, time], got {traces.ndim} axes {traces.shape}")
-    if not np.issubdtype(traces.dtype, np.number):
-        raise DataFormatError(f"traces must be numeric, got dtype {traces.dtype}")
+    if not np.issubdtype(traces.dtype, np.number) or np.issubdtype(traces.dtype, np.complexfloating):
+        raise DataFormatError(f"traces must be real numbers, got dtype {traces.dtype}")
     traces = traces.astype(np.float64, copy=False)
     n_animals, n_neurons, n_frames = traces.shape
     if n_animals < 1 or n_neurons < 2 or n_frames < 3:
@@ -194,9 +194,11 @@ def validate_recordings(rec: Recordings) -> Recordings:
     covariates: dict[str, np.ndarray] = {}
     for name, values in rec.covariates.items():
         try:
+            if np.iscomplexobj(values):  # a cast to float would drop the imaginary part with only a warning
+                raise TypeError
             arr = np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError):
-            raise DataFormatError(f"covariate {name!r} must be numbers [animals, time]") from None
+            raise DataFormatError(f"covariate {name!r} must be real numbers [animals, time]") from None
         if arr.shape != (n_animals, n_frames):
             raise DataFormatError(
                 f"covariate {name!r} has shape {arr.shape}; expected [animals, time] = {(n_animals, n_frames)}"
@@ -400,8 +402,11 @@ def _recordings_from_arrays(
 
 
 def _floats(path: Path, name: str, value: object) -> np.ndarray:
-    """``value`` as a float array; anything else (text, objects) is a :class:`DataFormatError` naming ``name``."""
+    """``value`` as a float array; anything else (text, objects, complex numbers) is a :class:`DataFormatError`
+    naming ``name``."""
     try:
+        if np.iscomplexobj(value):  # a cast to float would drop the imaginary part with only a warning
+            raise TypeError
         return np.atleast_1d(np.asarray(value, dtype=float))
     except (TypeError, ValueError):
         kind = f"an array of dtype {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__

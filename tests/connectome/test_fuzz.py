@@ -25,7 +25,8 @@ from connectome.io import Recordings, Stimulus, load_recordings, save_recordings
 
 from ..fuzzing import budget, expect_typed, mutated_bytes
 
-pytestmark = pytest.mark.fuzz
+# a loader that casts complex numbers to float drops their imaginary part with only this warning: make it fail
+pytestmark = [pytest.mark.fuzz, pytest.mark.filterwarnings("error::numpy.exceptions.ComplexWarning")]
 
 _RNG = np.random.default_rng(0)
 REC = Recordings(
@@ -139,6 +140,16 @@ def recordings_arrays(draw: st.DrawFn) -> dict[str, np.ndarray]:
 @budget(120)
 @given(recordings_arrays())
 @example({"traces": REC.traces, "neurons": np.array(REC.neurons), "fps": np.array("fast")})
+@example({"traces": REC.traces, "neurons": np.array(REC.neurons), "fps": np.array(2 + 1j)})  # was cast to 2.0
+@example({"traces": REC.traces + 1j, "neurons": np.array(REC.neurons), "fps": np.array(2.0)})
+@example(
+    {
+        "traces": REC.traces,
+        "neurons": np.array(REC.neurons),
+        "fps": np.array(2.0),
+        "covariate/velocity": REC.covariates["velocity"] * 1j,
+    }
+)
 @example(
     {
         "traces": REC.traces,
