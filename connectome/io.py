@@ -337,6 +337,10 @@ def _read_npz(path: Path) -> Recordings:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # truncated, corrupt, pickled
         raise DataFormatError(f"cannot read {path} as .npz: {e}") from e
+    except (NotImplementedError, RuntimeError) as e:  # zipfile: a member's compression method, or encryption
+        raise DataFormatError(
+            f"cannot read {path} as .npz: a member is encrypted or compressed with a method zipfile does not read"
+        ) from e
     covariates = {k.split("/", 1)[1]: v for k, v in data.items() if k.startswith("covariate/")}
     return _recordings_from_arrays(path, data, covariates)
 
