@@ -378,7 +378,7 @@ def _recordings_from_arrays(
         raise DataFormatError(f"{path}: fps is empty; give the frame rate in Hz")
     if fps_values.size > 1 and not np.allclose(fps_values, fps_values[0], rtol=1e-3):
         raise DataFormatError(
-            f"animals have different frame rates {sorted(set(fps_values.round(4).tolist()))} Hz; "
+            f"animals have different frame rates {sorted({round(v, 4) for v in fps_values.tolist()})} Hz; "
             "resample them to one frame rate first"
         )
     stimuli: list[Stimulus] = []

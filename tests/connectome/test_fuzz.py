@@ -25,8 +25,13 @@ from connectome.io import Recordings, Stimulus, load_recordings, save_recordings
 
 from ..fuzzing import budget, expect_typed, mutated_bytes
 
-# a loader that casts complex numbers to float drops their imaginary part with only this warning: make it fail
-pytestmark = [pytest.mark.fuzz, pytest.mark.filterwarnings("error::numpy.exceptions.ComplexWarning")]
+# Warnings fail the fuzz tests: a cast of complex numbers to float drops the imaginary part with only a
+# ComplexWarning, and numpy's RuntimeWarnings (overflow, invalid value) are extra lines on a CLI's stderr.
+pytestmark = [
+    pytest.mark.fuzz,
+    pytest.mark.filterwarnings("error::numpy.exceptions.ComplexWarning"),
+    pytest.mark.filterwarnings("error::RuntimeWarning"),
+]
 
 _RNG = np.random.default_rng(0)
 REC = Recordings(
@@ -153,6 +158,7 @@ def recordings_arrays(draw: st.DrawFn) -> dict[str, np.ndarray]:
 @given(recordings_arrays())
 @example({"traces": REC.traces, "neurons": np.array(REC.neurons), "fps": np.array("fast")})
 @example({"traces": REC.traces, "neurons": np.array(REC.neurons), "fps": np.array(2 + 1j)})  # was cast to 2.0
+@example({"traces": REC.traces, "neurons": np.array(REC.neurons), "fps": np.array([1e308, 2.0])})  # overflow warning
 @example({"traces": REC.traces + 1j, "neurons": np.array(REC.neurons), "fps": np.array(2.0)})
 @example(
     {
