@@ -152,11 +152,15 @@ def test_rle_bmp_bomb_peak_memory_stays_small(tmp_path):
     ],
 )
 def test_bomb_headers_are_refused_before_decoding(tmp_path, no_decoding, name, data, size):
-    path = tmp_path / f"bomb.{name}"
+    assert size in _image_error(tmp_path / f"bomb.{name}", data, match="over the limit")
+
+
+def _image_error(path: Path, data: bytes, *, match: str) -> str:
+    """The message of the ImageError (matching ``match``) that loading ``data`` written at ``path`` raises."""
     path.write_bytes(data)
-    with pytest.raises(ImageError, match="over the limit") as e:
+    with pytest.raises(ImageError, match=match) as e:
         load_image(path)
-    assert size in str(e.value)
+    return str(e.value)
 
 
 @pytest.mark.parametrize(
@@ -177,11 +181,7 @@ def test_bomb_headers_are_refused_before_decoding(tmp_path, no_decoding, name, d
     ],
 )
 def test_unreadable_headers_are_one_typed_error(tmp_path, no_decoding, name, data, expect):
-    path = tmp_path / f"bad.{name}"
-    path.write_bytes(data)
-    with pytest.raises(ImageError, match="truncated or corrupt image header") as e:
-        load_image(path)
-    assert expect in str(e.value)
+    assert expect in _image_error(tmp_path / f"bad.{name}", data, match="truncated or corrupt image header")
 
 
 @pytest.mark.parametrize(
