@@ -22,7 +22,7 @@ __all__ = ["parse_image"]
 
 logger = logging.getLogger(__name__)
 
-PARSER_VERSION = 15
+PARSER_VERSION = 16
 """Bumped whenever a change to the parser can change its output; parse caches are keyed by it."""
 CONNECTOR_GLYPHS = " /\\|"
 """What a connector stroke touching the first or last letter of a free label reads as."""
@@ -146,9 +146,11 @@ def _parse(img: np.ndarray, name: str, *, ocr: bool, upscaled: bool = False, str
             return _parse_enlarged(img, name, factor, ocr=ocr)
         except NoFlowchartError:  # nothing found enlarged: read what the original size shows
             logger.debug("%s: no shapes when enlarged; parsing it at its own size", name)
+    unbordered = {}  # index -> text lines read inside the border margin
     for i, r in enumerate(regions):
         if not r.filled or _has_border(img, r, fills[i], scene.background, stroke=s):
             continue
+        unbordered[i] = r.lines
         r.is_label = _hugs_text(r, line_h)
         edge_to_edge = None
         if not r.is_label and _text_at_sides(r, s):
@@ -158,6 +160,7 @@ def _parse(img: np.ndarray, name: str, *, ocr: bool, upscaled: bool = False, str
             r.is_label = _hugs_text(replace(r, lines=edge_to_edge[0]), line_h)
         if r.is_label:  # read label boxes edge to edge
             r.lines, fills[i] = edge_to_edge or text_lines(img, r.mask, r.bbox[:2], stroke=s, border=False)
+    _unlabel_node_fills(regions, fills, unbordered, line_h)
     nodes = [r for r in regions if not r.is_label]
     labels = [r for r in regions if r.is_label]
     if not nodes:
@@ -255,6 +258,63 @@ def _hugs_text(r: Region, line_h: float) -> bool:
     left = min(b[0] for b in r.lines) - r.bbox[0]
     right = r.bbox[2] - max(b[2] for b in r.lines)
     return top + bottom <= HUG * unit and max(left, right) <= 2.5 * unit
+
+
+FILL_MATCH = 8.0
+"""Largest colour distance (8-bit levels, largest channel) between the fills of two shapes drawn in one
+style: the median fills of one Graphviz chart's nodes at JPEG quality 77 and 0.6 scale differ by up
+to 3 levels. Not enough to tell every label background from a node: those of Mermaid's neutral
+theme lie within 8 levels of its node fill (hence the references of :func:`_unlabel_node_fills`)."""
+
+
+def _unlabel_node_fills(
+    regions: list[Region], fills: dict[int, np.ndarray], unbordered: dict[int, list[tuple]], line_h: float
+) -> None:
+    """Boxes taken for edge labels that are nodes: in the fill of the chart's outline-less node shapes,
+    with room beside their text.
+
+    ``unbordered`` maps the filled shapes without an outline the parser sees to their text lines read
+    inside the border margin (Graphviz outlines a node with one pixel close to its fill, which a
+    small chart blurs away). Label backgrounds are rectangles of one text line: a taller diamond,
+    parallelogram, ellipse or other shape no label takes shows how this chart draws its nodes, and
+    a tight box in the same fill may be one of them. Label backgrounds end a pixel or two beside
+    their text (:data:`LABEL_SIDE_PAD`), node shapes leave a margin there. Outlined nodes are no
+    reference: themes give label backgrounds a fill near theirs.
+    """
+    ref = [
+        fills[i]
+        for i in unbordered
+        if not regions[i].is_label
+        and regions[i].bbox[3] - regions[i].bbox[1] >= REFERENCE_HEIGHT * line_h
+        and classify_shape(regions[i].mask) in NODE_ONLY_SHAPES
+    ]
+    if not ref:
+        return
+    ref_fills = np.asarray(ref, dtype=np.float32)
+    for i, lines in unbordered.items():
+        r = regions[i]
+        if not r.is_label or not lines:
+            continue
+        gap = float(np.abs(ref_fills - np.asarray(fills[i], dtype=np.float32)).max(axis=1).min())
+        side = min(min(b[0] for b in lines) - r.bbox[0], r.bbox[2] - max(b[2] for b in lines))
+        if gap <= FILL_MATCH and side > LABEL_SIDE_PAD * line_h:
+            r.is_label = False
+
+
+NODE_ONLY_SHAPES = frozenset(SHAPE_KIND) - {"rect", "stadium"}
+"""Shapes no edge-label background takes (label boxes are rectangles, rounded at most)."""
+
+
+REFERENCE_HEIGHT = 3.0
+"""Least height, in line heights, of a shape whose fill shows how a chart draws its nodes: taller
+than a one-line label box, however its outline is classified (a small box's blurred corners can
+pass for a trapezoid's)."""
+
+
+LABEL_SIDE_PAD = 0.4
+"""Most room, in line heights, between a label background's side and its text: Mermaid pads a label
+by a few pixels; Graphviz pads a node's text by 0.11 inch, about 0.8 line heights at its default
+font."""
 
 
 def _text_at_sides(r: Region, stroke: int) -> bool:
