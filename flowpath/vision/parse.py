@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import replace
 
@@ -161,6 +162,7 @@ def _parse(img: np.ndarray, name: str, *, ocr: bool, upscaled: bool = False, str
         if r.is_label:  # read label boxes edge to edge
             r.lines, fills[i] = edge_to_edge or text_lines(img, r.mask, r.bbox[:2], stroke=s, border=False)
     _unlabel_node_fills(regions, fills, unbordered, line_h)
+    _label_label_fills(regions, fills, unbordered, line_h)
     nodes = [r for r in regions if not r.is_label]
     labels = [r for r in regions if r.is_label]
     if not nodes:
@@ -290,15 +292,50 @@ def _unlabel_node_fills(
     ]
     if not ref:
         return
-    ref_fills = np.asarray(ref, dtype=np.float32)
     for i, lines in unbordered.items():
         r = regions[i]
         if not r.is_label or not lines:
             continue
-        gap = float(np.abs(ref_fills - np.asarray(fills[i], dtype=np.float32)).max(axis=1).min())
         side = min(min(b[0] for b in lines) - r.bbox[0], r.bbox[2] - max(b[2] for b in lines))
-        if gap <= FILL_MATCH and side > LABEL_SIDE_PAD * line_h:
+        if _fill_gap(fills[i], ref) <= FILL_MATCH and side > LABEL_SIDE_PAD * line_h:
             r.is_label = False
+
+
+def _label_label_fills(
+    regions: list[Region], fills: dict[int, np.ndarray], unbordered: dict[int, list[tuple]], line_h: float
+) -> None:
+    """Small outline-less boxes in the fill of the chart's label backgrounds, and in no node's fill, are
+    labels too.
+
+    Some themes pad a label's background more than :func:`_hugs_text` allows (Mermaid's dark theme
+    by about a line height); such a box is as short as a label and filled like the boxes that do
+    hug their text, while the chart's nodes (every shape taller than :data:`REFERENCE_HEIGHT` line
+    heights, outlined or not) are filled otherwise.
+    """
+    label_fills = [fills[i] for i, r in enumerate(regions) if r.is_label and r.filled and fills.get(i) is not None]
+    node_fills = [
+        fills[i]
+        for i, r in enumerate(regions)
+        if not r.is_label
+        and r.filled
+        and fills.get(i) is not None
+        and r.bbox[3] - r.bbox[1] >= REFERENCE_HEIGHT * line_h
+    ]
+    if not label_fills or not node_fills:  # nothing shows how this chart fills its nodes
+        return
+    for i in unbordered:
+        r = regions[i]
+        if r.is_label or r.bbox[3] - r.bbox[1] >= REFERENCE_HEIGHT * line_h:
+            continue
+        if _fill_gap(fills[i], label_fills) <= FILL_MATCH and _fill_gap(fills[i], node_fills) > FILL_MATCH:
+            r.is_label = True
+
+
+def _fill_gap(fill: np.ndarray, others: list[np.ndarray]) -> float:
+    """The colour distance (largest channel difference) from ``fill`` to the nearest of ``others``; inf when none."""
+    if not others:
+        return math.inf
+    return float(np.abs(np.asarray(others, dtype=np.float32) - np.asarray(fill, dtype=np.float32)).max(axis=1).min())
 
 
 NODE_ONLY_SHAPES = frozenset(SHAPE_KIND) - {"rect", "stadium"}
