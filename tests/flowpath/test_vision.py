@@ -376,3 +376,55 @@ def test_a_flat_diamond_that_fills_more_of_its_box_than_a_drawn_one_is_a_rhombus
     fat = abs(xx - 99.5) / 100 + abs(yy - 29.5) / 30 <= 1.15  # tips cut off by the box: fills 0.64
     assert 0.62 < fat.mean() < 0.68
     assert classify_shape(fat) == "rhombus"
+
+
+def _filled_box(x: int, y: int, w: int, h: int, text_pad: int, *, is_label: bool, diamond: bool = False):
+    """A filled region at (x, y) of w × h with one text line ``text_pad`` pixels in from each side."""
+    from flowpath.vision.regions import Region
+
+    yy, xx = np.mgrid[0:h, 0:w]
+    mask = (
+        (abs(xx - (w - 1) / 2) / (w / 2) + abs(yy - (h - 1) / 2) / (h / 2) <= 1) if diamond else np.ones((h, w), bool)
+    )
+    line = (x + text_pad, y + h // 2 - 8, x + w - text_pad, y + h // 2 + 8)
+    return Region(bbox=(x, y, x + w, y + h), mask=mask, filled=True, lines=[line], is_label=is_label)
+
+
+def test_tight_boxes_in_the_fill_of_outline_less_node_shapes_become_nodes():
+    """Graphviz boxes seen small lose their one-pixel outline and hug their text like label backgrounds;
+    a tall diamond in the same fill shows they are nodes. A box ending at its text stays a label, and
+    so does one in another fill."""
+    from flowpath.vision.parse import _unlabel_node_fills
+
+    orange, grey = np.array([132, 177, 241]), np.array([232, 232, 232])
+    regions = [
+        _filled_box(0, 0, 120, 90, 30, is_label=False, diamond=True),  # the reference: 90 px ≥ 3 lines of 16
+        _filled_box(200, 0, 150, 24, 12, is_label=True),  # Graphviz box: 12 px beside its text
+        _filled_box(400, 0, 60, 24, 1, is_label=True),  # label background: ends at its text
+        _filled_box(500, 0, 150, 24, 12, is_label=True),  # padded, but in the label grey
+    ]
+    fills = {0: orange, 1: orange + 2, 2: orange, 3: grey}
+    _unlabel_node_fills(regions, fills, {i: r.lines for i, r in enumerate(regions)}, line_h=16.0)
+    assert [r.is_label for r in regions] == [False, False, True, True]
+
+
+def test_small_padded_boxes_in_the_label_fill_become_labels_unless_nodes_share_it():
+    """Mermaid's dark theme pads label backgrounds by about a line height: a short box filled like the
+    chart's hugging labels and unlike its tall nodes is a label; in a chart whose tall nodes share
+    that fill it stays a node."""
+    from flowpath.vision.parse import _label_label_fills
+
+    node, label = np.array([32, 33, 29]), np.array([88, 89, 91])
+
+    def chart(node_fill):
+        regions = [
+            _filled_box(0, 0, 200, 60, 40, is_label=False),  # a tall node: 60 px ≥ 3 lines of 16
+            _filled_box(300, 0, 40, 30, 1, is_label=True),  # a label background hugging its text
+            _filled_box(400, 0, 60, 46, 18, is_label=False),  # padded past the hug test
+        ]
+        fills = {0: node_fill, 1: label, 2: label + 4}
+        _label_label_fills(regions, fills, {1: regions[1].lines, 2: regions[2].lines}, line_h=16.0)
+        return [r.is_label for r in regions]
+
+    assert chart(node) == [False, True, True]
+    assert chart(label) == [False, True, False]
