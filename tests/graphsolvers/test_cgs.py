@@ -14,7 +14,8 @@ from graphsolvers.cgs.model import CGS, IGNN, AttentionEncoder, StackedGNN
 from graphsolvers.cgs.tools import CgsPredictArgs, CgsSolveArgs, cgs_predict, cgs_solve
 from graphsolvers.cgs.training import load_checkpoint, predict, save_checkpoint, train_model
 from graphsolvers.errors import CheckpointError, FeatureError, GraphStructureError, GraphValidationError
-from graphsolvers.fixedpoint import GraphLinearMap, fixed_point_iteration
+from graphsolvers.fixedpoint.graphmap import GraphLinearMap
+from graphsolvers.fixedpoint.solvers import fixed_point_iteration
 from graphsolvers.graph import Edge, Graph, Node
 from graphsolvers.tasks import generate_gvi, generate_porous, sample_from_graph
 from graphsolvers.tasks.gvi import DISCOUNT, gvi_metrics, policy_loss, q_values

@@ -9,7 +9,6 @@ import torch
 from graphsolvers.errors import ConvergenceError, ConvergenceWarning, GraphStructureError, GraphValidationError
 from graphsolvers.fixedpoint import (
     GraphLinearMap,
-    _Ring,
     anderson,
     fixed_point_iteration,
     get_solver,
@@ -18,6 +17,7 @@ from graphsolvers.fixedpoint import (
     solve_fixed_point,
     validate_structure,
 )
+from graphsolvers.fixedpoint.csr import _Ring
 from graphsolvers.graph import Edge, Graph, Node
 
 

@@ -7,7 +7,8 @@ import torch
 
 import graphsolvers.cgs.layer as layer
 from graphsolvers.cgs.layer import _column_max, cgs_fixed_point, gated_segment_softmax, segment_softmax
-from graphsolvers.fixedpoint import GraphLinearMap, fixed_point_iteration
+from graphsolvers.fixedpoint.graphmap import GraphLinearMap
+from graphsolvers.fixedpoint.solvers import fixed_point_iteration
 
 
 def test_segment_softmax_backward_passes_gradcheck() -> None:
