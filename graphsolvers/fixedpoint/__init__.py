@@ -21,9 +21,10 @@ Every public name is importable from here.
 Examples
 --------
 >>> import torch
->>> res = fixed_point_iteration(lambda x: 0.5 * x + 1.0, torch.zeros(3), max_iter=100, tol=1e-8)
->>> res.converged, round(float(res.x[0]), 6)
-(True, 2.0)
+>>> sorted(SOLVERS)
+['anderson', 'fixed_point']
+>>> get_solver("anderson")(torch.cos, torch.zeros(1, dtype=torch.float64), max_iter=50, tol=1e-10).converged
+True
 """
 
 from graphsolvers.fixedpoint.csr import is_sorted

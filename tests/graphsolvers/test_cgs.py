@@ -12,7 +12,7 @@ import torch
 from graphsolvers.cgs.data import collate
 from graphsolvers.cgs.model import CGS, IGNN, AttentionEncoder, StackedGNN
 from graphsolvers.cgs.tools import CgsPredictArgs, CgsSolveArgs, cgs_predict, cgs_solve
-from graphsolvers.cgs.training import load_checkpoint, predict, save_checkpoint, train_model
+from graphsolvers.cgs.training import evaluate_task, load_checkpoint, predict, save_checkpoint, train_model
 from graphsolvers.errors import CheckpointError, FeatureError, GraphStructureError, GraphValidationError
 from graphsolvers.fixedpoint.graphmap import GraphLinearMap
 from graphsolvers.fixedpoint.solvers import fixed_point_iteration
@@ -262,20 +262,36 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "graphsolvers.cli", *args], capture_output=True, text=True)
 
 
-def test_eval_cli_writes_the_metrics(tiny_checkpoints: dict[str, Path], tmp_path: Path) -> None:
+def _eval_rows(task: str, checkpoint: Path, n_graphs: int) -> dict[tuple[str, str], dict]:
+    """The rows ``evaluate_task`` computes in this process, by (model, split)."""
+    report = evaluate_task(task, {"checkpoint": load_checkpoint(checkpoint)}, n_graphs=n_graphs)
+    return {(r["model"], r["split"]): r for r in report["rows"]}
+
+
+def test_eval_cli_writes_the_checkpoints_metrics(tiny_checkpoints: dict[str, Path], tmp_path: Path) -> None:
+    """The headline figures are the checkpoint's on the first split (porous: and on the large one), the exact
+    solver's row is perfect, and a 3-step checkpoint is not."""
     out = tmp_path / "gvi.json"
     proc = _cli("eval", "gvi", str(tiny_checkpoints["gvi"]), "--n-graphs", "3", "--no-baselines", "--json", str(out))
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
-    assert 0 <= data["policy_accuracy"] <= 1 and data["value_mape"] >= 0
-    assert {r["model"] for r in data["rows"]} == {"exact", "checkpoint"}
+    rows = _eval_rows("gvi", tiny_checkpoints["gvi"], 3)
+    split = data["rows"][0]["split"]
+    mine, exact = rows["checkpoint", split], rows["exact", split]
+    assert data["policy_accuracy"] == pytest.approx(mine["policy_accuracy"])
+    assert data["value_mape"] == pytest.approx(mine["value_mape"], rel=1e-4)
+    assert exact["policy_accuracy"] == 1.0 and exact["value_mape"] < 1e-3 < mine["value_mape"]  # percent
     out = tmp_path / "porous.json"
     proc = _cli(
         "eval", "porous", str(tiny_checkpoints["porous"]), "--n-graphs", "2", "--no-baselines", "--json", str(out)
     )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
-    assert data["mse"] >= 0 and data["mse_large"] >= 0
+    rows = _eval_rows("porous", tiny_checkpoints["porous"], 2)
+    in_size, large = list(dict.fromkeys(r["split"] for r in data["rows"]))
+    assert data["mse"] == pytest.approx(rows["checkpoint", in_size]["mse"], rel=1e-4)
+    assert data["mse_large"] == pytest.approx(rows["checkpoint", large]["mse"], rel=1e-4)
+    assert rows["exact", in_size]["mse"] < 1e-9 < data["mse"] and rows["exact", large]["mse"] < 1e-9 < data["mse_large"]
 
 
 def test_eval_cli_bad_checkpoint_is_one_line(tiny_checkpoints: dict[str, Path], tmp_path: Path) -> None:
