@@ -27,6 +27,7 @@ import numpy as np
 
 from flowpath.errors import FlowpathError
 from flowpath.model_cache import build_errors, built_model, cache_folder, env_choice
+from graphsolvers.extras import require
 
 __all__ = ["BACKENDS", "ENV", "EXPORT", "Embedder", "embedding_backend", "get_embedder", "onnx_export"]
 
@@ -232,10 +233,7 @@ def _onnx_encoder(model: Path) -> Encoder:
 
 
 def _torch_encoder(model: Path) -> Encoder:
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError as e:  # pragma: no cover - a declared dependency
-        raise FlowpathError(f"MiniLM embeddings need the package sentence-transformers: {e}") from e
+    SentenceTransformer = require("sentence_transformers").SentenceTransformer  # the torch-embeddings extra
     log.info("loading MiniLM from %s", model)
     logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
     _quiet_transformers()
