@@ -25,6 +25,7 @@ def model() -> Path:
     return embed._model_folder()
 
 
+@pytest.mark.slow
 def test_onnx_export_gives_the_torch_models_vectors(model: Path) -> None:
     fast = embed._onnx_encoder(model)(TEXTS)
     reference = embed._torch_encoder(model)(TEXTS)
@@ -76,6 +77,7 @@ def test_failed_export_is_a_typed_error_and_leaves_no_build_folder(
     assert not list(tmp_path.glob(".build-*")) and not list(tmp_path.glob("*.onnx"))
 
 
+@pytest.mark.slow
 def test_a_damaged_export_is_built_again(tmp_path: Path, model: Path) -> None:
     good = embed.onnx_export(model)
     damaged = tmp_path / good.name

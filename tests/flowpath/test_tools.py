@@ -264,6 +264,7 @@ def test_cli_bad_input_in_a_subprocess_has_no_traceback() -> None:
     assert proc.stderr.startswith("flowpath: error: node 'Z'") and proc.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_mcp_server_lists_tools_and_attributes_the_sample_chart() -> None:
     import anyio
     from mcp import ClientSession, StdioServerParameters

@@ -172,6 +172,7 @@ def test_sample_graph_round_trip() -> None:
 
 
 # ----------------------------------------------------------------------------- checkpoints and tools
+@pytest.mark.slow
 def test_checkpoint_round_trip_gives_the_same_predictions(tiny_checkpoints: dict[str, Path]) -> None:
     ckpt = load_checkpoint(tiny_checkpoints["porous"], task="porous")
     samples = generate_porous(2, seed=7)
@@ -195,6 +196,7 @@ def test_cgs_solve_tool() -> None:
         cgs_solve(graph=g.to_json(), gamma=1.5)
 
 
+@pytest.mark.slow
 def test_cgs_predict_tool(tiny_checkpoints: dict[str, Path]) -> None:
     g = generate_gvi(1, seed=8)[0].to_graph()
     out = cgs_predict(graph=g.model_dump(), task="gvi", checkpoint=str(tiny_checkpoints["gvi"]))
@@ -235,6 +237,7 @@ def _bad_graphs() -> list[tuple[str, Graph, type, str]]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "graph", "error", "match"), _bad_graphs(), ids=[b[0] for b in _bad_graphs()])
 def test_bad_graphs_get_typed_errors(
     tiny_checkpoints: dict[str, Path], name: str, graph: Graph, error: type, match: str
@@ -243,6 +246,7 @@ def test_bad_graphs_get_typed_errors(
         cgs_predict(graph=graph.model_dump(), task="porous", checkpoint=str(tiny_checkpoints["porous"]))
 
 
+@pytest.mark.slow
 def test_checkpoint_for_another_task(tiny_checkpoints: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="trained for task 'gvi', not 'porous'"):
         cgs_predict(graph=_porous_graph().model_dump(), task="porous", checkpoint=str(tiny_checkpoints["gvi"]))
@@ -268,6 +272,7 @@ def _eval_rows(task: str, checkpoint: Path, n_graphs: int) -> dict[tuple[str, st
     return {(r["model"], r["split"]): r for r in report["rows"]}
 
 
+@pytest.mark.slow
 def test_eval_cli_writes_the_checkpoints_metrics(tiny_checkpoints: dict[str, Path], tmp_path: Path) -> None:
     """The headline figures are the checkpoint's on the first split (porous: and on the large one), the exact
     solver's row is perfect, and a 3-step checkpoint is not."""
@@ -294,6 +299,7 @@ def test_eval_cli_writes_the_checkpoints_metrics(tiny_checkpoints: dict[str, Pat
     assert rows["exact", in_size]["mse"] < 1e-9 < data["mse"] and rows["exact", large]["mse"] < 1e-9 < data["mse_large"]
 
 
+@pytest.mark.slow
 def test_eval_cli_bad_checkpoint_is_one_line(tiny_checkpoints: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "x.json"
     proc = _cli("eval", "porous", str(tiny_checkpoints["gvi"]), "--n-graphs", "2", "--json", str(out))
@@ -301,6 +307,7 @@ def test_eval_cli_bad_checkpoint_is_one_line(tiny_checkpoints: dict[str, Path], 
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_bench_cli_rows(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = _cli("bench", "--sizes", "256", "--dense-max", "256", "--heads", "2", "--threads", "1", "--json", str(out))
@@ -313,6 +320,7 @@ def test_bench_cli_rows(tmp_path: Path) -> None:
     assert "speed-up" in proc.stdout
 
 
+@pytest.mark.slow
 def test_train_cli_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
     proc = _cli("train", "gvi", "--steps", "2", "--n-train", "4", "--batch-size", "2", "--output-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
@@ -320,6 +328,7 @@ def test_train_cli_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
     assert ckpt.info["steps"] == 2 and "gvi_cgs.pt" in proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [

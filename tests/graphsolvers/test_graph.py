@@ -21,6 +21,7 @@ def _chain() -> Graph:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(graphs())
 def test_json_round_trip(g: Graph) -> None:
@@ -28,6 +29,7 @@ def test_json_round_trip(g: Graph) -> None:
     assert json.loads(g.to_json())["schema_version"] == 1
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(graphs())
 def test_networkx_round_trip(g: Graph) -> None:

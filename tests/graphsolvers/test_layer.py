@@ -71,6 +71,7 @@ def _graph(n: int, e: int, seed: int, *, sort: bool) -> torch.Tensor:
     return ei[:, torch.argsort(dst, stable=True)] if sort else ei
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tanh", [False, True])
 @pytest.mark.parametrize("sort", [False, True])
 def test_cgs_layer_passes_gradcheck_and_matches_a_plain_solve(tanh: bool, sort: bool) -> None:
