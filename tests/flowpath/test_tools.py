@@ -140,6 +140,7 @@ def test_langgraph_tool_node_runs_a_bound_tool_call(handle: str) -> None:
     assert bad.content.startswith("error: node 'nope' is not in the graph")
 
 
+@pytest.mark.slow
 def test_parse_flowchart_handle_flows_into_graph_tools_and_attribute(parsed: dict) -> None:
     assert parsed["handle"].startswith("graph-") and parsed["graph"]["nodes"]
     ids = {n["text"]: n["id"] for n in parsed["summary"]["nodes"]}
