@@ -227,6 +227,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "flowpath", *args], capture_output=True, text=True, cwd=REPO)
 
 
+@pytest.mark.slow
 def test_cli_tools_list_and_call() -> None:
     proc = _run("tools", "list", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -259,6 +260,7 @@ def test_cli_bad_input_is_exit_2_and_one_line(argv: list[str], message: str, cap
     assert err.count("\n") == 1 and err.startswith("flowpath: error: ") and message in err
 
 
+@pytest.mark.slow
 def test_cli_bad_input_in_a_subprocess_has_no_traceback() -> None:
     proc = _run("tools", "call", "neighbours", "--args", json.dumps({"graph": CHART, "node_id": "Z"}))
     assert proc.returncode == 2 and proc.stdout == ""
