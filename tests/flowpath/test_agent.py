@@ -336,6 +336,7 @@ def test_saved_scorer_loads_without_pickle_and_predicts_the_same(tmp_path: Path)
         load_scorer(other)
 
 
+@pytest.mark.slow
 def test_exported_trees_predict_what_scikit_learn_predicts() -> None:
     """The NumPy tree walk reproduces HistGradientBoostingClassifier, NaN routing included."""
     from sklearn.ensemble import HistGradientBoostingClassifier

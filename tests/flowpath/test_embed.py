@@ -50,6 +50,7 @@ def test_runtime_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         embed.embedding_backend()
 
 
+@pytest.mark.slow
 def test_unwritable_cache_falls_back_to_the_torch_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

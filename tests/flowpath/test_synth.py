@@ -67,6 +67,7 @@ def test_degradations_move_the_boxes_with_the_pixels():
         degrade(img, {}, ["fog"], seed=0)
 
 
+@pytest.mark.slow
 def test_render_gives_a_box_per_node():
     g = random_flowchart(2, n_nodes=6, direction="LR")
     chart = render_chart(g, theme="forest", scale=1.0)
