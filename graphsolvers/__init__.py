@@ -3,6 +3,8 @@
 This package never imports the apps (:mod:`flowpath`, :mod:`connectome`).
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from graphsolvers.errors import (
     CheckpointError,
     ConvergenceError,
@@ -34,4 +36,8 @@ __all__ = [
     "to_mermaid",
     "to_tensors",
 ]
-__version__ = "0.1.0"
+try:
+    __version__ = version("flowpath")
+    """The installed distribution's version (set in ``pyproject.toml`` only)."""
+except PackageNotFoundError:  # a source tree on sys.path that pip never installed
+    __version__ = "0+unknown"

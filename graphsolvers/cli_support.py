@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from graphsolvers.errors import OutputPathError, ToolkitError
+from graphsolvers.extras import missing_extra
 
 __all__ = [
     "EXIT_BUG",
@@ -120,14 +121,24 @@ def run_cli(
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # a bug, not bad input: one line all the same, the traceback in the debug log
-        logging.getLogger(parser.prog).debug("internal error", exc_info=True)
-        _say(
-            parser.prog,
-            f"internal error: {type(e).__name__}: {e} (a bug: please report it with the command; "
-            "-vv shows the traceback)",
-        )
-        return EXIT_BUG
+    except ImportError as e:  # an optional part used without its extra: say which extra to install
+        err = missing_extra(e)
+        if err is None:
+            return _internal_error(parser.prog, e)
+        _say(parser.prog, f"error: {err}")
+        return EXIT_USAGE
+    except Exception as e:
+        return _internal_error(parser.prog, e)
+
+
+def _internal_error(prog: str, e: Exception) -> int:
+    """A bug, not bad input: one line all the same, the traceback in the debug log."""
+    logging.getLogger(prog).debug("internal error", exc_info=True)
+    _say(
+        prog,
+        f"internal error: {type(e).__name__}: {e} (a bug: please report it with the command; -vv shows the traceback)",
+    )
+    return EXIT_BUG
 
 
 def _say(prog: str, message: str) -> None:

@@ -16,6 +16,7 @@ __all__ = [
     "GraphValidationError",
     "LimitExceededError",
     "MermaidSyntaxError",
+    "MissingExtraError",
     "OutputPathError",
     "OutsideRootError",
     "ToolkitError",
@@ -109,3 +110,22 @@ class OutsideRootError(ToolkitError):
 class OutputPathError(ToolkitError, ValueError):
     """An output path a command cannot write to: one of its inputs, a folder where a file is wanted (or the
     other way round), a folder that must be new or empty, or a place that is not writable."""
+
+
+class MissingExtraError(ToolkitError, ImportError):
+    """An optional part of the project is used but the package it needs is not installed.
+
+    The message names the package and the extra that installs it (``pip install 'flowpath[connectome]'``).
+
+    Attributes
+    ----------
+    module : str
+        The missing top-level module, e.g. ``"h5py"``.
+    extra : str
+        The extra of ``pyproject.toml`` that installs it.
+    """
+
+    def __init__(self, message: str, *, module: str, extra: str) -> None:
+        self.module = module
+        self.extra = extra
+        super().__init__(message, name=module)

@@ -28,8 +28,14 @@ def feb_dev() -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def ocr_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Built recognisers go to a folder of this test session, never the user's cache (built once, ~10 s)."""
-    folder = tmp_path_factory.mktemp("flowpath-cache")
+    """Built recognisers go to a folder of this test session, never the user's cache (built once, ~10 s).
+
+    ``FLOWPATH_TEST_CACHE_DIR`` names a folder kept between sessions instead (``make test-fast`` keeps one in
+    .venv, so the int8 recogniser and the MiniLM export are built on its first run only).
+    """
+    kept = os.environ.get("FLOWPATH_TEST_CACHE_DIR")
+    folder = Path(kept) if kept else tmp_path_factory.mktemp("flowpath-cache")
+    folder.mkdir(parents=True, exist_ok=True)
     old = os.environ.get("FLOWPATH_CACHE_DIR")
     os.environ["FLOWPATH_CACHE_DIR"] = str(folder)
     yield folder

@@ -16,7 +16,6 @@ warning says why.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 import warnings
@@ -26,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from flowpath.errors import FlowpathError
-from flowpath.model_cache import build_errors, built_model, cache_folder, env_choice
+from flowpath.model_cache import build_errors, cache_folder, derived_model, env_choice
+from graphsolvers.extras import require
 
 __all__ = ["BACKENDS", "ENV", "EXPORT", "Embedder", "embedding_backend", "get_embedder", "onnx_export"]
 
@@ -158,10 +158,11 @@ def onnx_export(model: Path | None = None, folder: Path | None = None) -> Path:
     folder = folder or cache_folder()
     packages = "torch, transformers, onnx, onnxruntime"
     with build_errors("the ONNX export of MiniLM", folder, fallback=f"{ENV}=torch", packages=packages):
-        digest = hashlib.sha256((model / "model.safetensors").read_bytes()).hexdigest()[:16]
-        target = folder / f"{model.name}.{digest}.minilm-e{EXPORT}.onnx"
+        name = f"{model.name}.{{digest}}.minilm-e{EXPORT}.onnx"
         note = f"exporting MiniLM to ONNX once (a few seconds) in {folder}; {ENV}=torch skips it"
-        return built_model(target, lambda tmp: _export(model, tmp), note=note)
+        return derived_model(
+            model / "model.safetensors", name, lambda tmp: _export(model, tmp), folder=folder, note=note
+        )
 
 
 def _export(model: Path, tmp: Path) -> Path:
@@ -232,10 +233,7 @@ def _onnx_encoder(model: Path) -> Encoder:
 
 
 def _torch_encoder(model: Path) -> Encoder:
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError as e:  # pragma: no cover - a declared dependency
-        raise FlowpathError(f"MiniLM embeddings need the package sentence-transformers: {e}") from e
+    SentenceTransformer = require("sentence_transformers").SentenceTransformer  # the torch-embeddings extra
     log.info("loading MiniLM from %s", model)
     logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
     _quiet_transformers()

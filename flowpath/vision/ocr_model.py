@@ -18,7 +18,6 @@ int8 copy cannot be built or stored, the wheel's model is used and a warning say
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import math
 import random
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from flowpath.errors import FlowpathError
-from flowpath.model_cache import build_errors, built_model, cache_folder, env_choice
+from flowpath.model_cache import build_errors, cache_folder, derived_model, env_choice
 
 __all__ = [
     "ENV",
@@ -232,10 +231,9 @@ def int8_model(source: Path | None = None, folder: Path | None = None) -> Path:
         import onnxruntime
 
         source = source or source_model()
-        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-        target = folder / f"{source.stem}.{digest}.int8-r{RECIPE}-ort{onnxruntime.__version__}.onnx"
+        name = f"{source.stem}.{{digest}}.int8-r{RECIPE}-ort{onnxruntime.__version__}.onnx"
         note = f"building the int8 text recogniser once (about 10 s) in {folder}; {ENV}=fp32 skips it"
-        target = built_model(target, lambda tmp: _quantise(source, tmp), note=note)
+        target = derived_model(source, name, lambda tmp: _quantise(source, tmp), folder=folder, note=note)
     logger.info("built the int8 text recogniser: %s", target)
     return target
 

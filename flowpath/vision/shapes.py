@@ -1,28 +1,18 @@
 """Naming the shape of a node mask: rectangle, stadium, diamond, parallelogram, trapezoid, hexagon, circle, cylinder.
 
 The names are those of :data:`graphsolvers.mermaid.SHAPES`, so a parsed chart prints back as
-Mermaid with the shapes it was drawn with.
+Mermaid with the shapes it was drawn with; their kinds come from the core's
+:data:`graphsolvers.mermaid.SHAPE_KIND` (re-exported here), the table the Mermaid parser reads.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from graphsolvers.mermaid import SHAPE_KIND
+
 __all__ = ["SHAPE_KIND", "classify_shape"]
 
-SHAPE_KIND = {
-    "rhombus": "decision",
-    "parallelogram": "io",
-    "parallelogram_alt": "io",
-    "trapezoid": "io",
-    "trapezoid_alt": "io",
-    "cylinder": "io",
-    "circle": "connector",
-    "stadium": "start",
-    "hexagon": "process",
-    "rect": "process",
-}
-"""Kind of each shape name; ``stadium`` becomes ``start`` or ``end`` once the edges are known."""
 RHOMBUS_EXTENT = 0.68
 """Largest share of its bounding box a diamond fills: 0.5 drawn exactly, more with its outline, blunt
 tips and a tilt (a flat diamond photographed askew fills 0.63); a hexagon or an ellipse fills 0.75 or more."""

@@ -7,7 +7,7 @@ biases, the fixed point ``x = γ·A·x + b`` and a scalar loss; gradients flow b
 biases through the implicit backward pass. The encoder MLPs are left out: their cost is the same
 for both formulations.
 
-* ``sparse`` — :class:`~graphsolvers.fixedpoint.GraphLinearMap` (edge lists / block-diagonal CSR);
+* ``sparse`` — :class:`~graphsolvers.fixedpoint.graphmap.GraphLinearMap` (edge lists / block-diagonal CSR);
 * ``dense`` — the formulation of the official code: ``A`` materialised as an ``M × N × N`` tensor and
   ``M`` batched dense products per iteration (same solver, same implicit backward).
 
@@ -31,7 +31,8 @@ import torch
 
 from graphsolvers.cgs.layer import cgs_fixed_point, gated_segment_softmax
 from graphsolvers.errors import ToolkitError
-from graphsolvers.fixedpoint import GraphLinearMap, implicit_fixed_point
+from graphsolvers.fixedpoint.graphmap import GraphLinearMap
+from graphsolvers.fixedpoint.implicit import implicit_fixed_point
 
 __all__ = ["DEFAULT_SIZES", "bench_one", "format_table", "run_bench"]
 

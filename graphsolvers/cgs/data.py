@@ -44,7 +44,7 @@ def collate(samples: Sequence[TaskSample], *, device: str | torch.device = "cpu"
     """One :class:`GraphBatch` from ``samples`` (on ``device``), edges sorted by target (CSR order).
 
     Target-major edges make the per-node sums of the CGS layer contiguous reductions and its
-    forward operator a CSR matrix with no permutation (see :func:`~graphsolvers.fixedpoint.is_sorted`).
+    forward operator a CSR matrix with no permutation (see :func:`~graphsolvers.fixedpoint.csr.is_sorted`).
 
     Examples
     --------

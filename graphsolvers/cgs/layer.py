@@ -18,14 +18,10 @@ from typing import Any
 
 import torch
 
-from graphsolvers.fixedpoint import (
-    BoundGraphMap,
-    GraphLinearMap,
-    OnFail,
-    SolverResult,
-    _SolveConfig,
-    is_sorted,
-)
+from graphsolvers.fixedpoint.csr import is_sorted
+from graphsolvers.fixedpoint.graphmap import BoundGraphMap, GraphLinearMap
+from graphsolvers.fixedpoint.implicit import _SolveConfig
+from graphsolvers.fixedpoint.solvers import OnFail, SolverResult
 
 __all__ = ["SLAB_EDGES", "cgs_fixed_point", "gated_segment_softmax", "segment_softmax"]
 
@@ -71,7 +67,7 @@ def cgs_fixed_point(
     tanh : bool, default False
         ``φ = tanh`` instead of the identity.
     solver, max_iter, tol, on_fail
-        As in :func:`~graphsolvers.fixedpoint.implicit_fixed_point` (the adjoint uses the same budget).
+        As in :func:`~graphsolvers.fixedpoint.implicit.implicit_fixed_point` (the adjoint uses the same budget).
 
     Returns
     -------

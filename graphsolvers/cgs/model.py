@@ -30,7 +30,9 @@ from torch import nn
 
 from graphsolvers.cgs.data import GraphBatch
 from graphsolvers.cgs.layer import cgs_fixed_point, gated_segment_softmax, segment_softmax
-from graphsolvers.fixedpoint import GraphLinearMap, SolverResult, implicit_fixed_point
+from graphsolvers.fixedpoint.graphmap import GraphLinearMap
+from graphsolvers.fixedpoint.implicit import implicit_fixed_point
+from graphsolvers.fixedpoint.solvers import SolverResult
 
 __all__ = [
     "CGS",

@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from graphsolvers.errors import GraphValidationError
-from graphsolvers.fixedpoint import solve_fixed_point
+from graphsolvers.fixedpoint.linear import solve_fixed_point
 from graphsolvers.graph import Graph, ensure_graph
 from graphsolvers.security import resolve_under_root
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from graphsolvers.errors import FeatureError, GraphValidationError
-from graphsolvers.fixedpoint import validate_structure
+from graphsolvers.fixedpoint.linear import validate_structure
 from graphsolvers.graph import Edge, Graph, Node
 
 __all__ = ["TaskSample", "sample_from_graph"]

@@ -217,6 +217,7 @@ def _write_h5(path: Path, items: list[tuple[str, Any]]) -> None:
                 continue
 
 
+@pytest.mark.slow
 @budget(100)
 @given(h5_layouts())
 @example(

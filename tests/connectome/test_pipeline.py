@@ -79,6 +79,7 @@ def test_bad_pipeline_options(small_planted):
         run_pipeline(rec, window_s=10, stride_s=5, rank=1, method="louvain")
 
 
+@pytest.mark.slow
 def test_auto_rank_writes_rank_selection_plot(small_planted, tmp_path):
     rec, _ = small_planted
     run = run_pipeline(

@@ -39,6 +39,7 @@ def test_content_question_finds_answer_node_and_branch(chart: Graph) -> None:
     assert r.trace and all(t.tool for t in r.trace)
 
 
+@pytest.mark.slow
 def test_learned_policy_scores_nodes_and_records_the_scores(chart: Graph, agent) -> None:
     r = agent.attribute(
         chart,
@@ -157,6 +158,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "flowpath", *args], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_attribute_cli_json(tmp_path: Path) -> None:
     proc = _cli(
         "attribute",
@@ -173,6 +175,7 @@ def test_attribute_cli_json(tmp_path: Path) -> None:
     assert result["nodes"][0]["id"] == "M"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "match"),
     [
@@ -193,6 +196,7 @@ def test_cli_bad_input_is_one_line(args: tuple[str, ...], match: str) -> None:
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and match in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow
 def test_bench_on_dev_subset(feb_dev: Path, tmp_path: Path) -> None:
     out, report = tmp_path / "preds.jsonl", tmp_path / "report.md"
     proc = _cli(
@@ -219,6 +223,7 @@ def test_bench_on_dev_subset(feb_dev: Path, tmp_path: Path) -> None:
     assert "Worst" in report.read_text()
 
 
+@pytest.mark.slow
 def test_bench_times_questions_apart_from_embedding_their_charts(feb_dev: Path, agent) -> None:
     from flowpath.bench.dataset import load_items
     from flowpath.bench.run import markdown_report, run_bench
@@ -245,6 +250,7 @@ def test_out_of_fold_counts_score_each_chart_with_its_own_fold(chart: Graph) -> 
     assert (counts.tp, counts.fp, counts.fn) == (1, 1, 2)  # k1 right; k2 picks K, misses H and ZZ
 
 
+@pytest.mark.slow
 def test_the_scorer_reads_the_charts_edges() -> None:
     """A node's score depends on its neighbours: the label sits on a node's successor only."""
     from flowpath.agent.features import FEATURE_NAMES
@@ -299,6 +305,7 @@ def test_scorer_rejects_rows_that_do_not_fit_the_chart(chart: Graph, tmp_path: P
             load_scorer(tmp_path / name)
 
 
+@pytest.mark.slow
 def test_saved_scorer_loads_without_pickle_and_predicts_the_same(tmp_path: Path) -> None:
     """Weights are plain arrays; a scorer written with other feature names is refused."""
     import json
@@ -329,6 +336,7 @@ def test_saved_scorer_loads_without_pickle_and_predicts_the_same(tmp_path: Path)
         load_scorer(other)
 
 
+@pytest.mark.slow
 def test_exported_trees_predict_what_scikit_learn_predicts() -> None:
     """The NumPy tree walk reproduces HistGradientBoostingClassifier, NaN routing included."""
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -378,6 +386,7 @@ def _tiny_bench(folder: Path, *, paraphrases: bool) -> list[str]:
     return list(charts)
 
 
+@pytest.mark.slow
 def test_train_scorer_cli_writes_weights_that_load(tmp_path: Path) -> None:
     """A tiny benchmark folder: cross-validated figure printed, weights written atomically and loadable."""
     from flowpath.agent.scorer import load_scorer
@@ -403,6 +412,7 @@ def test_train_scorer_cli_writes_weights_that_load(tmp_path: Path) -> None:
     assert sorted(load_scorer(out).trained_on) == sorted(keys)
 
 
+@pytest.mark.slow
 def test_bench_attributes_the_chosen_paraphrase(tmp_path: Path) -> None:
     """--answer a2 attributes the paraphrase; a folder without paraphrases is refused before any work."""
     from flowpath.bench.dataset import load_items

@@ -22,6 +22,7 @@ QUESTION = "What happens when the card payment is declined?"
 ANSWER = "The customer is emailed to update the payment details."
 
 
+@pytest.mark.slow
 def test_parse_cache_is_written_then_used(tmp_path: Path, monkeypatch) -> None:
     graphs, errors = parse_charts({"k": SAMPLE_PNG, "gone": tmp_path / "missing.png"}, cache=tmp_path / "cache")
     assert errors.keys() == {"gone"} and graphs["gone"].nodes == []  # a missing chart is an empty graph
@@ -47,6 +48,7 @@ def test_unreadable_chart_becomes_an_error_not_a_crash(tmp_path: Path) -> None:
     assert graphs["bad"].nodes == [] and "bad" in errors and errors["bad"]
 
 
+@pytest.mark.slow
 def test_attribution_from_the_image_and_its_overlay() -> None:
     agent = build_agent(use_embeddings=False)
     result = agent.attribute(SAMPLE_PNG, QUESTION, ANSWER)
@@ -82,6 +84,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "flowpath", *args], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_attribute_overlay_cli(tmp_path: Path) -> None:
     out = tmp_path / "overlay.png"
     proc = _cli("attribute", str(SAMPLE_PNG), "-q", QUESTION, "-a", ANSWER, "--overlay", str(out), "--no-embeddings")
@@ -89,6 +92,7 @@ def test_attribute_overlay_cli(tmp_path: Path) -> None:
     assert "Email the customer" in proc.stdout and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "match"),
     [
@@ -117,6 +121,7 @@ def test_bad_input_is_one_line(args: tuple[str, ...], match: str, tmp_path: Path
     assert not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.slow
 def test_bench_from_images_on_dev_subset(feb_dev: Path, tmp_path: Path) -> None:
     out = tmp_path / "preds.jsonl"
     proc = _cli(
@@ -138,6 +143,7 @@ def test_bench_from_images_on_dev_subset(feb_dev: Path, tmp_path: Path) -> None:
     assert len(pictures) == 6 and f"](r_overlays/{pictures[0].name})" in report
 
 
+@pytest.mark.slow
 def test_sample_image_is_our_rendering_of_the_sample_chart() -> None:
     from flowpath.synth.render import render_chart
     from graphsolvers.io import load_graph

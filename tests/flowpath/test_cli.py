@@ -3,9 +3,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from flowpath.cli import main
 
 
+@pytest.mark.slow
 def test_demo_attributes_on_the_sample_chart(capsys, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["demo"]) == 0

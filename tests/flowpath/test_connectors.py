@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from flowpath.vision import parse_image
 from graphsolvers.mermaid import parse_mermaid
 
 SAMPLES = Path(__file__).resolve().parents[2] / "bench_data" / "samples"
 
 
+@pytest.mark.slow
 def test_sample_finds_every_edge_including_the_loop_past_a_box_corner():
     gold = parse_mermaid((SAMPLES / "order_fulfilment.mmd").read_text(encoding="utf-8"))
     graph = parse_image(SAMPLES / "order_fulfilment.png")

@@ -25,6 +25,7 @@ def model() -> Path:
     return embed._model_folder()
 
 
+@pytest.mark.slow
 def test_onnx_export_gives_the_torch_models_vectors(model: Path) -> None:
     fast = embed._onnx_encoder(model)(TEXTS)
     reference = embed._torch_encoder(model)(TEXTS)
@@ -49,6 +50,7 @@ def test_runtime_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         embed.embedding_backend()
 
 
+@pytest.mark.slow
 def test_unwritable_cache_falls_back_to_the_torch_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -76,6 +78,7 @@ def test_failed_export_is_a_typed_error_and_leaves_no_build_folder(
     assert not list(tmp_path.glob(".build-*")) and not list(tmp_path.glob("*.onnx"))
 
 
+@pytest.mark.slow
 def test_a_damaged_export_is_built_again(tmp_path: Path, model: Path) -> None:
     good = embed.onnx_export(model)
     damaged = tmp_path / good.name

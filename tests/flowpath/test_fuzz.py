@@ -116,6 +116,7 @@ def test_the_undamaged_images_are_read_as_drawn(tmp_path: Path) -> None:
         assert np.abs(arr.astype(int) - TINY).max() <= tolerance, ext
 
 
+@pytest.mark.slow
 @budget(25)
 @given(st.sampled_from(sorted(CHART_FILES)).flatmap(lambda e: st.tuples(st.just(e), mutated_bytes(CHART_FILES[e]))))
 def test_damaged_chart_images_parse_or_are_refused(tmp_path_factory, damaged: tuple[str, bytes]) -> None:
@@ -370,6 +371,7 @@ def _call(world: dict[str, Any], how: str, name: str, args: Any, capsys: pytest.
     return out + err
 
 
+@pytest.mark.slow
 @budget(120, fixtures=True)
 @given(call=tool_calls(), how=st.sampled_from(["api", "mcp", "cli"]))
 @example(call=("bfs", {"start": "S", "\n": None}), how="cli")  # an argument's name broke the one-line error

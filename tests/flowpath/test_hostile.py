@@ -245,6 +245,7 @@ def test_decoder_noise_stays_off_stderr(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------- deep JSON
+@pytest.mark.slow
 def test_deep_json_chart_and_tool_arguments_are_one_line(tmp_path):
     deep = "[" * 5000 + "]" * 5000
     (tmp_path / "deep.json").write_text('{"nodes": ' + deep + "}")

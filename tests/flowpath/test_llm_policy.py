@@ -255,6 +255,7 @@ def smollm2_folder() -> Path | None:
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+@pytest.mark.slow
 def test_smollm2_runs_the_loop_end_to_end(chart: Graph) -> None:
     folder = smollm2_folder()
     if folder is None or not (folder / SMOLLM2_GGUF).is_file():

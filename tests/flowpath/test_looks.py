@@ -48,6 +48,7 @@ def _edge_diff(pred: Graph, chart: GoldChart) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("look", list(HARD_LOOKS))
 def test_hard_look_parses_to_the_exact_edge_set(look, gold):
     chart = gold[f"hard-{look}"]
@@ -70,6 +71,7 @@ def test_committed_samples_are_small_and_in_their_looks():
     assert rows["hard-lr-crossing"]["render"]["crossing_edges"] == 2
 
 
+@pytest.mark.slow
 def test_committed_samples_are_what_the_documented_command_writes(tmp_path):
     """bench_data/looks is our own output: `flowpath synth --out DIR --looks hard` reproduces it (graphs and
     boxes exactly; pixels up to anti-aliasing noise, and JPEG decoding differences)."""

@@ -56,6 +56,7 @@ def test_calibration_lines_are_deterministic_and_vary():
     assert any(x.mean() < 128 for x in a) and any(x.mean() > 128 for x in a)  # dark and light fills
 
 
+@pytest.mark.slow
 def test_int8_model_is_built_once_and_reads_like_the_original(ocr_cache):
     path = int8_model()
     assert path.parent == ocr_cache and f".int8-r{RECIPE}-ort" in path.name
@@ -104,6 +105,7 @@ def test_failed_build_is_a_typed_error_and_leaves_no_build_folder(tmp_path, monk
     assert not list(tmp_path.glob(".build-*")) and not list(tmp_path.glob("*.onnx"))
 
 
+@pytest.mark.slow
 def test_a_damaged_cached_model_is_built_again(tmp_path, caplog):
     good = int8_model()
     damaged = tmp_path / good.name

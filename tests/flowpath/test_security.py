@@ -325,6 +325,7 @@ def test_largest_flowexplainbench_charts_pass_the_caps(feb_dev: Path) -> None:
 
 
 # ---------------------------------------------------------------------- over MCP
+@pytest.mark.slow
 def test_mcp_server_confines_files_to_root_and_caps_arguments(layout: dict[str, Path]) -> None:
     import anyio
     from mcp import ClientSession, StdioServerParameters

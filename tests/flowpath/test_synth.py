@@ -67,6 +67,7 @@ def test_degradations_move_the_boxes_with_the_pixels():
         degrade(img, {}, ["fog"], seed=0)
 
 
+@pytest.mark.slow
 def test_render_gives_a_box_per_node():
     g = random_flowchart(2, n_nodes=6, direction="LR")
     chart = render_chart(g, theme="forest", scale=1.0)
@@ -77,6 +78,7 @@ def test_render_gives_a_box_per_node():
         render_chart(g, theme="sepia")
 
 
+@pytest.mark.slow
 def test_write_dataset_layout(tmp_path):
     write_dataset(tmp_path, n=1, seed=5, max_nodes=6, degraded=1.0)
     data = json.loads((tmp_path / "dataset.json").read_text())
@@ -86,6 +88,7 @@ def test_write_dataset_layout(tmp_path):
     assert load_charts(tmp_path)[0].boxes
 
 
+@pytest.mark.slow
 def test_committed_samples_cover_every_layout_and_parse_well():
     charts = load_charts(SAMPLES)
     styles = (
@@ -101,6 +104,7 @@ def test_committed_samples_cover_every_layout_and_parse_well():
     assert summary.edge_f1 >= 0.9
 
 
+@pytest.mark.slow
 def test_committed_samples_are_what_the_documented_command_writes(tmp_path):
     """bench_data/synth is our own output: `flowpath synth --out DIR --n 8 --seed 7 --nodes 5 16 --no-noise
     --degraded 0.5 --graphviz 0` reproduces it (graphs and boxes exactly; pixels up to anti-aliasing noise)."""
@@ -190,6 +194,7 @@ def _first_seed(preset: str, want) -> int:
     return next(s for s in range(1000) if want(random_look(random.Random(s * 100003), preset=preset)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("renderer", ["mermaid", "graphviz"])
 def test_zoo_chart_records_its_look_and_boxes_fit(tmp_path, renderer):
     seed = _first_seed(
@@ -213,6 +218,7 @@ def test_zoo_chart_records_its_look_and_boxes_fit(tmp_path, renderer):
     assert np.abs(img[2, 2].astype(int) - page).max() <= 12  # drawn on its page colour (JPEG within a few levels)
 
 
+@pytest.mark.slow
 def test_small_preset_is_short_jpegs(tmp_path):
     from flowpath.cli import main
 

@@ -140,6 +140,7 @@ def test_langgraph_tool_node_runs_a_bound_tool_call(handle: str) -> None:
     assert bad.content.startswith("error: node 'nope' is not in the graph")
 
 
+@pytest.mark.slow
 def test_parse_flowchart_handle_flows_into_graph_tools_and_attribute(parsed: dict) -> None:
     assert parsed["handle"].startswith("graph-") and parsed["graph"]["nodes"]
     ids = {n["text"]: n["id"] for n in parsed["summary"]["nodes"]}
@@ -226,6 +227,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "flowpath", *args], capture_output=True, text=True, cwd=REPO)
 
 
+@pytest.mark.slow
 def test_cli_tools_list_and_call() -> None:
     proc = _run("tools", "list", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -258,12 +260,14 @@ def test_cli_bad_input_is_exit_2_and_one_line(argv: list[str], message: str, cap
     assert err.count("\n") == 1 and err.startswith("flowpath: error: ") and message in err
 
 
+@pytest.mark.slow
 def test_cli_bad_input_in_a_subprocess_has_no_traceback() -> None:
     proc = _run("tools", "call", "neighbours", "--args", json.dumps({"graph": CHART, "node_id": "Z"}))
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("flowpath: error: node 'Z'") and proc.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_mcp_server_lists_tools_and_attributes_the_sample_chart() -> None:
     import anyio
     from mcp import ClientSession, StdioServerParameters

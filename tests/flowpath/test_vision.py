@@ -259,6 +259,7 @@ def test_cli_refuses_a_folder_as_jsonl_output(tmp_path, capsys):
     assert "is a folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_eval_parse_on_the_committed_samples(tmp_path, capsys):
     from pathlib import Path
 

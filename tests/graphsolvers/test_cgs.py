@@ -12,9 +12,10 @@ import torch
 from graphsolvers.cgs.data import collate
 from graphsolvers.cgs.model import CGS, IGNN, AttentionEncoder, StackedGNN
 from graphsolvers.cgs.tools import CgsPredictArgs, CgsSolveArgs, cgs_predict, cgs_solve
-from graphsolvers.cgs.training import load_checkpoint, predict, save_checkpoint, train_model
+from graphsolvers.cgs.training import evaluate_task, load_checkpoint, predict, save_checkpoint, train_model
 from graphsolvers.errors import CheckpointError, FeatureError, GraphStructureError, GraphValidationError
-from graphsolvers.fixedpoint import GraphLinearMap, fixed_point_iteration
+from graphsolvers.fixedpoint.graphmap import GraphLinearMap
+from graphsolvers.fixedpoint.solvers import fixed_point_iteration
 from graphsolvers.graph import Edge, Graph, Node
 from graphsolvers.tasks import generate_gvi, generate_porous, sample_from_graph
 from graphsolvers.tasks.gvi import DISCOUNT, gvi_metrics, policy_loss, q_values
@@ -171,6 +172,7 @@ def test_sample_graph_round_trip() -> None:
 
 
 # ----------------------------------------------------------------------------- checkpoints and tools
+@pytest.mark.slow
 def test_checkpoint_round_trip_gives_the_same_predictions(tiny_checkpoints: dict[str, Path]) -> None:
     ckpt = load_checkpoint(tiny_checkpoints["porous"], task="porous")
     samples = generate_porous(2, seed=7)
@@ -194,6 +196,7 @@ def test_cgs_solve_tool() -> None:
         cgs_solve(graph=g.to_json(), gamma=1.5)
 
 
+@pytest.mark.slow
 def test_cgs_predict_tool(tiny_checkpoints: dict[str, Path]) -> None:
     g = generate_gvi(1, seed=8)[0].to_graph()
     out = cgs_predict(graph=g.model_dump(), task="gvi", checkpoint=str(tiny_checkpoints["gvi"]))
@@ -234,6 +237,7 @@ def _bad_graphs() -> list[tuple[str, Graph, type, str]]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "graph", "error", "match"), _bad_graphs(), ids=[b[0] for b in _bad_graphs()])
 def test_bad_graphs_get_typed_errors(
     tiny_checkpoints: dict[str, Path], name: str, graph: Graph, error: type, match: str
@@ -242,6 +246,7 @@ def test_bad_graphs_get_typed_errors(
         cgs_predict(graph=graph.model_dump(), task="porous", checkpoint=str(tiny_checkpoints["porous"]))
 
 
+@pytest.mark.slow
 def test_checkpoint_for_another_task(tiny_checkpoints: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="trained for task 'gvi', not 'porous'"):
         cgs_predict(graph=_porous_graph().model_dump(), task="porous", checkpoint=str(tiny_checkpoints["gvi"]))
@@ -261,22 +266,40 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "graphsolvers.cli", *args], capture_output=True, text=True)
 
 
-def test_eval_cli_writes_the_metrics(tiny_checkpoints: dict[str, Path], tmp_path: Path) -> None:
+def _eval_rows(task: str, checkpoint: Path, n_graphs: int) -> dict[tuple[str, str], dict]:
+    """The rows ``evaluate_task`` computes in this process, by (model, split)."""
+    report = evaluate_task(task, {"checkpoint": load_checkpoint(checkpoint)}, n_graphs=n_graphs)
+    return {(r["model"], r["split"]): r for r in report["rows"]}
+
+
+@pytest.mark.slow
+def test_eval_cli_writes_the_checkpoints_metrics(tiny_checkpoints: dict[str, Path], tmp_path: Path) -> None:
+    """The headline figures are the checkpoint's on the first split (porous: and on the large one), the exact
+    solver's row is perfect, and a 3-step checkpoint is not."""
     out = tmp_path / "gvi.json"
     proc = _cli("eval", "gvi", str(tiny_checkpoints["gvi"]), "--n-graphs", "3", "--no-baselines", "--json", str(out))
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
-    assert 0 <= data["policy_accuracy"] <= 1 and data["value_mape"] >= 0
-    assert {r["model"] for r in data["rows"]} == {"exact", "checkpoint"}
+    rows = _eval_rows("gvi", tiny_checkpoints["gvi"], 3)
+    split = data["rows"][0]["split"]
+    mine, exact = rows["checkpoint", split], rows["exact", split]
+    assert data["policy_accuracy"] == pytest.approx(mine["policy_accuracy"])
+    assert data["value_mape"] == pytest.approx(mine["value_mape"], rel=1e-4)
+    assert exact["policy_accuracy"] == 1.0 and exact["value_mape"] < 1e-3 < mine["value_mape"]  # percent
     out = tmp_path / "porous.json"
     proc = _cli(
         "eval", "porous", str(tiny_checkpoints["porous"]), "--n-graphs", "2", "--no-baselines", "--json", str(out)
     )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
-    assert data["mse"] >= 0 and data["mse_large"] >= 0
+    rows = _eval_rows("porous", tiny_checkpoints["porous"], 2)
+    in_size, large = list(dict.fromkeys(r["split"] for r in data["rows"]))
+    assert data["mse"] == pytest.approx(rows["checkpoint", in_size]["mse"], rel=1e-4)
+    assert data["mse_large"] == pytest.approx(rows["checkpoint", large]["mse"], rel=1e-4)
+    assert rows["exact", in_size]["mse"] < 1e-9 < data["mse"] and rows["exact", large]["mse"] < 1e-9 < data["mse_large"]
 
 
+@pytest.mark.slow
 def test_eval_cli_bad_checkpoint_is_one_line(tiny_checkpoints: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "x.json"
     proc = _cli("eval", "porous", str(tiny_checkpoints["gvi"]), "--n-graphs", "2", "--json", str(out))
@@ -284,6 +307,7 @@ def test_eval_cli_bad_checkpoint_is_one_line(tiny_checkpoints: dict[str, Path], 
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_bench_cli_rows(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = _cli("bench", "--sizes", "256", "--dense-max", "256", "--heads", "2", "--threads", "1", "--json", str(out))
@@ -296,6 +320,7 @@ def test_bench_cli_rows(tmp_path: Path) -> None:
     assert "speed-up" in proc.stdout
 
 
+@pytest.mark.slow
 def test_train_cli_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
     proc = _cli("train", "gvi", "--steps", "2", "--n-train", "4", "--batch-size", "2", "--output-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
@@ -303,6 +328,7 @@ def test_train_cli_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
     assert ckpt.info["steps"] == 2 and "gvi_cgs.pt" in proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [

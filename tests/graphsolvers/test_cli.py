@@ -24,6 +24,7 @@ def test_convert_mermaid_to_json_and_back(tmp_path: Path, capsys: pytest.Capture
     assert parse_mermaid(capsys.readouterr().out) == graph
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("content", "name", "match"),
     [

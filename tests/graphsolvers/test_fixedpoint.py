@@ -9,7 +9,6 @@ import torch
 from graphsolvers.errors import ConvergenceError, ConvergenceWarning, GraphStructureError, GraphValidationError
 from graphsolvers.fixedpoint import (
     GraphLinearMap,
-    _Ring,
     anderson,
     fixed_point_iteration,
     get_solver,
@@ -18,6 +17,7 @@ from graphsolvers.fixedpoint import (
     solve_fixed_point,
     validate_structure,
 )
+from graphsolvers.fixedpoint.csr import _Ring
 from graphsolvers.graph import Edge, Graph, Node
 
 
@@ -142,6 +142,7 @@ def test_implicit_gradient_matches_unrolled_autograd(use_vjp: bool) -> None:
     torch.testing.assert_close(implicit[1], b.grad, atol=1e-9, rtol=1e-7)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("solver", ["fixed_point", "anderson"])
 def test_gradcheck_float64(solver: str) -> None:
     n, heads = 8, 2
@@ -265,6 +266,7 @@ def test_head_major_products_and_their_gradients() -> None:
         bound.matvec_heads_diff(w[:5], xt)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tanh", [False, True])
 @pytest.mark.parametrize("sort", [False, True])
 def test_solve_heads_passes_gradcheck_and_matches_a_plain_solve(tanh: bool, sort: bool) -> None:

@@ -6,11 +6,14 @@ import json
 import logging
 from pathlib import Path
 
+import pytest
+
 from graphsolvers.mermaid import parse_mermaid, to_mermaid
 
 log = logging.getLogger(__name__)
 
 
+@pytest.mark.slow
 def test_all_dev_sources_parse_and_match_annotations(feb_dev: Path) -> None:
     dataset = json.loads((feb_dev / "dataset.json").read_text())
     mismatched: dict[str, tuple[list[str], list[str]]] = {}

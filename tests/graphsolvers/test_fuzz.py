@@ -146,6 +146,7 @@ def _check_mermaid(text: str) -> None:
     assert_mermaid_round_trip(graph)
 
 
+@pytest.mark.slow
 @budget(250)
 @given(mermaid_texts)
 @example("flowchart TD\n  A --> B\n%% flowpath:meta {}")
@@ -159,6 +160,7 @@ def test_any_mermaid_text_parses_or_is_a_syntax_error(text: str) -> None:
 META_BODIES = ["flowchart TD\n  A --> B\n", 'flowchart LR\n  A["x"] -->|y| B{z}\n  B --> A\n', "graph TD\nA\n"]
 
 
+@pytest.mark.slow
 @budget(100)
 @given(st.sampled_from(META_BODIES), st.dictionaries(st.sampled_from(DOC_KEYS), doc_values, max_size=5))
 @example(META_BODIES[1], {"ids": {"A": "B"}})  # two nodes renamed to one id
@@ -172,6 +174,7 @@ def test_flowpath_meta_comment_with_any_json_object(body: str, meta: dict) -> No
         assert_mermaid_round_trip(graph)
 
 
+@pytest.mark.slow
 @budget(150)
 @given(documents)
 @example({"nodes": [{"id": "a"}], "edges": [{"source": "a", "target": "b"}]})
@@ -191,6 +194,7 @@ def test_any_json_document_is_a_graph_or_a_validation_error(doc: object) -> None
             assert_json_round_trip(graph)
 
 
+@pytest.mark.slow
 @budget(100)
 @given(
     graphs(max_nodes=5, max_edges=6).flatmap(
@@ -226,6 +230,7 @@ def structurally_mutated_graphs(draw: st.DrawFn) -> dict:
     return doc
 
 
+@pytest.mark.slow
 @budget(100)
 @given(structurally_mutated_graphs())
 def test_valid_graphs_with_a_value_swapped_for_any_json(doc: dict) -> None:

@@ -21,6 +21,7 @@ def _chain() -> Graph:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(graphs())
 def test_json_round_trip(g: Graph) -> None:
@@ -28,6 +29,7 @@ def test_json_round_trip(g: Graph) -> None:
     assert json.loads(g.to_json())["schema_version"] == 1
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(graphs())
 def test_networkx_round_trip(g: Graph) -> None:
@@ -147,3 +149,15 @@ def test_subgraph_and_ensure_graph() -> None:
 def test_json_schema_is_published() -> None:
     schema = Graph.model_json_schema()
     assert set(schema["properties"]) == {"schema_version", "nodes", "edges", "directed", "attrs"}
+
+
+def test_readme_python_example_runs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    section = (repo / "README.md").read_text(encoding="utf-8").split("## Python API", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    monkeypatch.chdir(repo)  # the example reads a committed sample by its relative path
+    exec(compile(code, "README.md#python-api", "exec"), {})
+    assert capsys.readouterr().out.startswith("['")  # the shortest path's node ids

@@ -41,6 +41,7 @@ def _one_line_error(proc: subprocess.CompletedProcess) -> str:
 
 
 # ------------------------------------------------------------------------------------------- deep JSON
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "text", "expect"),
     [

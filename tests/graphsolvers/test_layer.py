@@ -7,7 +7,8 @@ import torch
 
 import graphsolvers.cgs.layer as layer
 from graphsolvers.cgs.layer import _column_max, cgs_fixed_point, gated_segment_softmax, segment_softmax
-from graphsolvers.fixedpoint import GraphLinearMap, fixed_point_iteration
+from graphsolvers.fixedpoint.graphmap import GraphLinearMap
+from graphsolvers.fixedpoint.solvers import fixed_point_iteration
 
 
 def test_segment_softmax_backward_passes_gradcheck() -> None:
@@ -70,6 +71,7 @@ def _graph(n: int, e: int, seed: int, *, sort: bool) -> torch.Tensor:
     return ei[:, torch.argsort(dst, stable=True)] if sort else ei
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tanh", [False, True])
 @pytest.mark.parametrize("sort", [False, True])
 def test_cgs_layer_passes_gradcheck_and_matches_a_plain_solve(tanh: bool, sort: bool) -> None:

@@ -11,6 +11,7 @@ from graphsolvers.mermaid import SHAPES, parse_mermaid, to_mermaid
 from .strategies import graphs
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(graphs())
 def test_graph_mermaid_graph_round_trip(g: Graph) -> None:
@@ -31,6 +32,7 @@ def plain_flowcharts(draw) -> Graph:
     return Graph(nodes=nodes, edges=edges)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(plain_flowcharts())
 def test_plain_flowcharts_need_no_meta_comment(g: Graph) -> None:

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from flowpath.errors import FlowpathError, InputError
+from graphsolvers.extras import require
 
 __all__ = [
     "BackendError",
@@ -188,7 +189,7 @@ class OpenAICompatBackend:
         self.timeout = timeout
 
     def chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ChatReply:
-        import httpx
+        httpx = require("httpx")  # the llm extra
 
         body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0}
         if tools:
@@ -315,6 +316,7 @@ def load_local_model(path: str, gguf_file: str | None = None) -> tuple[Any, Any]
         raise InputError(f"--llm-gguf {gguf_file!r} is not a file in {path}")
     kwargs: dict[str, Any] = {"local_files_only": True}
     if gguf_file:
+        require("gguf")  # transformers reads GGUF files with it (the llm extra)
         kwargs["gguf_file"] = gguf_file
     log.info("loading local chat model from %s%s", path, f" ({gguf_file})" if gguf_file else "")
     try:

@@ -1,43 +1,12 @@
-"""Mermaid flowchart text <-> :class:`~graphsolvers.graph.Graph`.
+"""Mermaid flowchart text -> :class:`~graphsolvers.graph.Graph` (:func:`parse_mermaid`).
 
-Parsing covers the flowchart syntax that charts in the wild (and every FlowExplainBench source)
-use: a ``flowchart``/``graph`` header with a direction; node shapes ``["…"]`` rectangle,
-``("…")`` rounded, ``(["…"])`` stadium, ``{"…"}`` decision, ``{{"…"}}`` hexagon, ``[/"…"/]`` and
-``[\\"…"\\]`` parallelograms, ``[/"…"\\]`` / ``[\\"…"/]`` trapezoids, ``(("…"))`` circle,
-``((("…")))`` double circle, ``[("…")]`` cylinder, ``[["…"]]`` subroutine, ``>"…"]`` flag; quoted and
-unquoted labels with ``#quot;``-style entity codes; links ``-->``, ``---``, ``-.->``, ``==>``,
-``<-->``, ``--o``, ``--x`` and longer variants; edge labels ``-->|Yes|``, ``-->|"Yes"|`` and
-``-- Yes -->``; chains ``A --> B --> C``; ``A & B --> C``; ``:::class`` suffixes; ``;`` separators;
-``%%`` comments; ``style``/``classDef``/``class``/``linkStyle``/``click`` directives (kept verbatim).
-
-Node kinds come from shapes: stadium (terminal) nodes are ``end`` when flow enters them and
-nothing leaves them, ``start`` otherwise; decisions are ``decision``; parallelograms, trapezoids and cylinders
-are ``io``; circles are ``connector``; flags are ``other``; the rest ``process``. A shape that
-says more than the kind (a rounded box, a cylinder, ...) is kept in ``Node.attrs["shape"]``; a
-direction other than ``TD`` in ``Graph.attrs["direction"]``.
-
-Emission (:func:`to_mermaid`) writes one node declaration per line and one edge per line, with
-every label quoted and escaped, so the text re-parses to the same graph. Whatever Mermaid cannot
-express (boxes, weights, attrs, kinds that differ from the shape, ids that are not Mermaid ids)
-travels in a single ``%% flowpath:meta {…}`` comment, which Mermaid renderers ignore.
-
-Examples
---------
->>> g = parse_mermaid('''flowchart TD
-...     A(["Start"]) --> B{"Ready?"}
-...     B -->|Yes| C[/"Ship it"/]
-...     B -->|"No"| A''')
->>> [(n.id, n.kind) for n in g.nodes]
-[('A', 'start'), ('B', 'decision'), ('C', 'io')]
->>> [(e.source, e.target, e.label) for e in g.edges]
-[('A', 'B', None), ('B', 'C', 'Yes'), ('B', 'A', 'No')]
->>> parse_mermaid(to_mermaid(g)) == g
-True
+A hand-written scanner that knows the line and column of every offset, so each
+:class:`~graphsolvers.errors.MermaidSyntaxError` names where the text went wrong; ``&`` groups and
+graph sizes are capped (:mod:`graphsolvers.security`) before anything is built.
 """
 
 from __future__ import annotations
 
-import html.entities
 import json
 import re
 from dataclasses import dataclass, field
@@ -46,77 +15,26 @@ from typing import Any
 from graphsolvers import safe_json
 from graphsolvers.errors import GraphValidationError, LimitExceededError, MermaidSyntaxError
 from graphsolvers.graph import Edge, Graph, Node
+from graphsolvers.mermaid.syntax import (
+    _CLASS_SUFFIX,
+    _DIRECTIONS,
+    _DIRECTIVES,
+    _ID,
+    _KIND_SHAPE,
+    _LINK,
+    _META_PREFIX,
+    _OPENERS,
+    _TEXT_LINK_CLOSE,
+    _TEXT_LINK_OPEN,
+    SHAPE_KIND,
+    SHAPES,
+    _decode,
+)
 from graphsolvers.security import MAX_GRAPH_EDGES, MAX_GRAPH_NODES, MAX_MERMAID_FANOUT
 
-__all__ = ["SHAPES", "parse_mermaid", "to_mermaid"]
-
-# shape name -> (opener, closer); openers are tried longest first
-SHAPES: dict[str, tuple[str, str]] = {
-    "double_circle": ("(((", ")))"),
-    "circle": ("((", "))"),
-    "stadium": ("([", "])"),
-    "cylinder": ("[(", ")]"),
-    "subroutine": ("[[", "]]"),
-    "parallelogram": ("[/", "/]"),
-    "trapezoid": ("[/", "\\]"),
-    "parallelogram_alt": ("[\\", "\\]"),
-    "trapezoid_alt": ("[\\", "/]"),
-    "hexagon": ("{{", "}}"),
-    "rhombus": ("{", "}"),
-    "round": ("(", ")"),
-    "rect": ("[", "]"),
-    "flag": (">", "]"),
-}
-_OPENERS = sorted({o for o, _ in SHAPES.values()}, key=len, reverse=True)
-_SHAPE_KIND = {
-    "rhombus": "decision",
-    "parallelogram": "io",
-    "parallelogram_alt": "io",
-    "trapezoid": "io",
-    "trapezoid_alt": "io",
-    "cylinder": "io",
-    "circle": "connector",
-    "double_circle": "connector",
-    "flag": "other",
-}
-_KIND_SHAPE = {
-    "start": "stadium",
-    "end": "stadium",
-    "decision": "rhombus",
-    "io": "parallelogram",
-    "connector": "circle",
-}
-_DIRECTIONS = {"TD", "TB", "BT", "LR", "RL"}
-_DIRECTIVES = {"style", "classDef", "class", "linkStyle", "click"}
-_RESERVED = {
-    "end",
-    "subgraph",
-    "graph",
-    "flowchart",
-    "style",
-    "classdef",
-    "class",
-    "click",
-    "linkstyle",
-    "direction",
-    "default",
-    "call",
-    "href",
-}
-_META_PREFIX = "flowpath:meta"
-
-_ID = re.compile(r"\w+")
-_SAFE_ID = re.compile(r"[A-Za-z0-9_]+")
-_CLASS_SUFFIX = re.compile(r":::(\w[\w-]*)")
-# a plain link operator: arrow-headed or open, solid / thick / dotted, optionally two-headed
-_LINK = re.compile(r"<?(?:-{2,}>|-{3,}|={2,}>|={3,}|-\.+->|-\.+-)|(?:--|==)[ox]")
-# the opening of a link that carries its text inline: ``-- text -->``
-_TEXT_LINK_OPEN = re.compile(r"<?(--|==|-\.)(?=\s)")
-_TEXT_LINK_CLOSE = re.compile(r"\s(-{2,}>|-{3,}|={2,}>|={3,}|\.-+>|\.-+)")
-_ENTITY = re.compile(r"#([A-Za-z][A-Za-z0-9]*|\d+);")
+__all__ = ["parse_mermaid"]
 
 
-# ---------------------------------------------------------------------- parsing
 @dataclass
 class _Draft:
     """Mutable parse state; turned into a Graph at the end."""
@@ -440,18 +358,6 @@ def _parse_pipe_label(sc: _Scanner) -> str | None:
     return _decode(sc.text[inner_start:close].strip())
 
 
-def _decode(text: str) -> str:
-    def repl(m: re.Match[str]) -> str:
-        name = m.group(1)
-        if name.isdigit():
-            code = int(name)
-            return chr(code) if code < 0x110000 else m.group(0)
-        code = html.entities.name2codepoint.get(name)
-        return chr(code) if code is not None else m.group(0)
-
-    return _ENTITY.sub(repl, text)
-
-
 def _finish(draft: _Draft, sc: _Scanner) -> Graph:
     indeg = dict.fromkeys(draft.nodes, 0)
     outdeg = dict(indeg)
@@ -461,7 +367,7 @@ def _finish(draft: _Draft, sc: _Scanner) -> Graph:
     nodes = []
     for nid, d in draft.nodes.items():
         shape = d["shape"] or "rect"
-        kind = _SHAPE_KIND.get(shape, "process")
+        kind = SHAPE_KIND.get(shape, "process")
         if shape == "stadium":
             kind = "end" if outdeg[nid] == 0 and indeg[nid] > 0 else "start"
         attrs: dict[str, Any] = {} if shape == _KIND_SHAPE.get(kind, "rect") else {"shape": shape}
@@ -476,125 +382,6 @@ def _finish(draft: _Draft, sc: _Scanner) -> Graph:
     if draft.meta is not None:
         graph = _apply_meta(graph, draft.meta, sc)
     return graph
-
-
-# ---------------------------------------------------------------------- emission
-def to_mermaid(graph: Graph) -> str:
-    """Mermaid flowchart text for ``graph`` that :func:`parse_mermaid` reads back unchanged.
-
-    Node shapes come from ``attrs["shape"]`` (any key of :data:`SHAPES`) or else from the kind;
-    ``attrs["link"]`` on an edge picks its arrow (default ``-->``, ``---`` in undirected graphs).
-
-    Examples
-    --------
-    >>> g = Graph(nodes=[Node(id="A", text='say "hi"', kind="start"), Node(id="B", text="ok", kind="end")],
-    ...           edges=[Edge(source="A", target="B", label="Yes")])
-    >>> print(to_mermaid(g))
-    flowchart TD
-        A(["say #quot;hi#quot;"])
-        B(["ok"])
-        A -->|"Yes"| B
-    """
-    plain, aliases = _plain_mermaid(graph)
-    meta = _meta_for(graph, parse_mermaid(plain), aliases)
-    if meta:
-        plain += f"\n    %% {_META_PREFIX} " + json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
-    return plain
-
-
-def _plain_mermaid(graph: Graph) -> tuple[str, dict[str, str]]:
-    aliases = _mermaid_ids(graph)
-    direction = graph.attrs.get("direction", "TD")
-    if not isinstance(direction, str) or direction not in _DIRECTIONS:
-        direction = "TD"
-    lines = [f"flowchart {direction}"]
-    for n in graph.nodes:
-        shape = n.attrs.get("shape")
-        if not isinstance(shape, str) or shape not in SHAPES:
-            shape = _KIND_SHAPE.get(n.kind, "rect")
-        opener, closer = SHAPES[shape]
-        lines.append(f"    {aliases[n.id]}{opener}{_quote(n.text)}{closer}")
-    default_link = "-->" if graph.directed else "---"
-    for e in graph.edges:
-        link = e.attrs.get("link")
-        if not (isinstance(link, str) and _LINK.fullmatch(link)):
-            link = default_link
-        label = "" if e.label is None else f"|{_quote(e.label)}|"
-        lines.append(f"    {aliases[e.source]} {link}{label} {aliases[e.target]}")
-    directives = graph.attrs.get("mermaid_directives")
-    if isinstance(directives, list):
-        lines += [f"    {d}" for d in directives if isinstance(d, str) and _is_directive(d)]
-    return "\n".join(lines), aliases
-
-
-def _is_directive(line: str) -> bool:
-    """Whether ``line`` reads back as a directive: one of :data:`_DIRECTIVES` followed by a space or a tab (the
-    parser's rule; a bare ``style`` is a node id), on one line."""
-    text = line.strip()
-    word = re.compile(r"[A-Za-z]+\b").match(text)
-    return (
-        word is not None
-        and word.group(0) in _DIRECTIVES
-        and text[word.end() : word.end() + 1] in (" ", "\t")
-        and "\n" not in line
-        and ";" not in line
-    )
-
-
-def _mermaid_ids(graph: Graph) -> dict[str, str]:
-    taken = set(graph.node_ids)
-    aliases: dict[str, str] = {}
-    counter = 0
-    for n in graph.nodes:
-        if _SAFE_ID.fullmatch(n.id) and n.id.lower() not in _RESERVED:
-            aliases[n.id] = n.id
-            continue
-        while f"n{counter}" in taken:
-            counter += 1
-        aliases[n.id] = f"n{counter}"
-        taken.add(f"n{counter}")
-    return aliases
-
-
-def _quote(text: str) -> str:
-    def esc_hash(m: re.Match[str]) -> str:
-        return "#35;" + m.group(0)[1:] if _decode(m.group(0)) != m.group(0) else m.group(0)
-
-    text = _ENTITY.sub(esc_hash, text)
-    text = text.replace('"', "#quot;")
-    text = "".join(f"#{ord(c)};" if ord(c) < 0x20 or c in "\u2028\u2029\x7f" else c for c in text)
-    return f'"{text}"'
-
-
-def _meta_for(graph: Graph, reparsed: Graph, aliases: dict[str, str]) -> dict[str, Any]:
-    """What the plain Mermaid text loses: the fields where ``reparsed`` differs from ``graph``."""
-    meta: dict[str, Any] = {}
-    renamed = {alias: nid for nid, alias in aliases.items() if alias != nid}
-    if renamed:
-        meta["ids"] = renamed
-    nodes: dict[str, Any] = {}
-    for orig, back in zip(graph.nodes, reparsed.nodes, strict=True):
-        diff = _field_diff(orig, back, ("text", "kind", "bbox", "attrs"))
-        if diff:
-            nodes[aliases[orig.id]] = diff
-    if nodes:
-        meta["nodes"] = nodes
-    edges: dict[str, Any] = {}
-    for i, (orig, back) in enumerate(zip(graph.edges, reparsed.edges, strict=True)):
-        diff = _field_diff(orig, back, ("label", "weight", "attrs"))
-        if diff:
-            edges[str(i)] = diff
-    if edges:
-        meta["edges"] = edges
-    if graph.attrs != reparsed.attrs:
-        meta["attrs"] = graph.attrs
-    if not graph.directed:
-        meta["directed"] = False
-    return meta
-
-
-def _field_diff(orig: Node | Edge, back: Node | Edge, names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: orig.model_dump(mode="json")[name] for name in names if getattr(orig, name) != getattr(back, name)}
 
 
 def _apply_meta(graph: Graph, meta: dict[str, Any], sc: _Scanner) -> Graph:
