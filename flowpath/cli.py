@@ -634,8 +634,8 @@ def _cv_scorers(folder: Path, agent, *, folds: int, seed: int):
     """Fold scorers trained on the whole --data folder; chart key -> the scorer that never saw it."""
     from tqdm import tqdm
 
-    from flowpath.agent.train import build_examples, out_of_fold_scorers
     from flowpath.bench.dataset import load_items
+    from flowpath.bench.train import build_examples, out_of_fold_scorers
 
     all_items = load_items(folder)
     examples = build_examples(
@@ -670,8 +670,8 @@ def _train_scorer(args: argparse.Namespace) -> int:
 
     from flowpath.agent.embed import get_embedder
     from flowpath.agent.scorer import DEFAULT_WEIGHTS, fit_scorer
-    from flowpath.agent.train import build_examples, out_of_fold_counts, out_of_fold_scorers
     from flowpath.bench.dataset import data_dir, load_items
+    from flowpath.bench.train import build_examples, out_of_fold_counts, out_of_fold_scorers
 
     if args.folds < 2:
         raise InputError(f"--folds must be at least 2, got {args.folds}")

@@ -1,4 +1,4 @@
-"""Training and chart-split cross-validation of the node scorer (``flowpath train-scorer``)."""
+"""Training and chart-split cross-validation of the learned policy's node scorer (``flowpath train-scorer``)."""
 
 from __future__ import annotations
 
