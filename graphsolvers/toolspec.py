@@ -8,7 +8,9 @@ argument (:data:`GraphRef`) and names the root folder file arguments must lie un
 
 Apps publish their tools in the ``graphsolvers.tools`` entry-point group (``[project.entry-points]`` in
 ``pyproject.toml``): each entry names a sequence of specs, and a host loads them with
-:func:`plugin_tools`, so no app imports another.
+:func:`plugin_tools`, so no app imports another. An entry may name the extra its tools need
+(``connectome = "connectome.tools:TOOLS [connectome]"``): while a requirement of that extra is not installed, the
+host leaves those tools out and says which to install.
 
 Examples
 --------
@@ -33,7 +35,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
 from pathlib import Path
 from typing import Any, Protocol, Self
 
@@ -50,6 +52,7 @@ __all__ = [
     "ToolContext",
     "ToolSpec",
     "TrustedContext",
+    "missing_requirements",
     "parameter_docs",
     "plugin_tools",
     "tool_description",
@@ -68,6 +71,7 @@ GRAPH_REF_HELP = (
     "a graph JSON document (object or string), Mermaid flowchart text, or a path to a .json/.mmd graph file."
 )
 
+_REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SECTION = re.compile(r"^\s*-{3,}\s*$")
 _PARAMETER = re.compile(r"^(\w+)\s*:")
 
@@ -211,6 +215,15 @@ def plugin_tools(group: str = TOOL_ENTRY_POINTS) -> list[ToolSpec]:
     """
     specs: list[ToolSpec] = []
     for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+        if missing := missing_requirements(ep):
+            extras = ",".join(ep.extras)
+            log.warning(
+                "the %s tools are not available (%s not installed); install flowpath[%s]",
+                ep.name,
+                ", ".join(missing),
+                extras,
+            )
+            continue
         try:
             provided: Sequence[ToolSpec] = ep.load()
         except ImportError as e:
@@ -218,3 +231,28 @@ def plugin_tools(group: str = TOOL_ENTRY_POINTS) -> list[ToolSpec]:
             continue
         specs.extend(provided)
     return specs
+
+
+def missing_requirements(ep: EntryPoint) -> list[str]:
+    """The requirements of the extras ``ep`` names (``name = "module:attr [extra]"``) that are not installed.
+
+    Examples
+    --------
+    >>> missing_requirements(EntryPoint(name="x", value="json:dumps", group=TOOL_ENTRY_POINTS))
+    []
+    """
+    if not ep.extras or ep.dist is None:
+        return []
+    wanted = [
+        text
+        for text in ep.dist.requires or []
+        if any(re.search(rf"extra\s*==\s*[\"']{re.escape(extra)}[\"']", text) for extra in ep.extras)
+    ]
+    missing = []
+    for text in wanted:
+        name = _REQUIREMENT_NAME.match(text.strip())
+        try:
+            version(name.group(0) if name else text)
+        except PackageNotFoundError:
+            missing.append(name.group(0) if name else text)
+    return missing

@@ -91,3 +91,37 @@ def test_tool_args_refuse_unknown_arguments_with_the_callers_error_type() -> Non
     with pytest.raises(ToolkitError, match="invalid Args: typo: Extra inputs are not permitted"):
         Args.coerce({"typo": 2}, error=ToolkitError)
     assert Args.coerce({"n": 3}, error=ToolkitError).n == 3
+
+
+def _app_with_extra(tmp_path, requirement: str) -> list[EntryPoint]:
+    """The entry points of an installed app whose tools need extra ``app`` (requiring ``requirement``)."""
+    from importlib.metadata import distributions
+
+    info = tmp_path / "someapp-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: someapp\nVersion: 1.0\nProvides-Extra: app\n"
+        f'Requires-Dist: {requirement}; extra == "app"\n'
+    )
+    (info / "entry_points.txt").write_text(f"[{TOOL_ENTRY_POINTS}]\nsome = graphsolvers.cgs.tools:TOOLS [app]\n")
+    (dist,) = distributions(path=[str(tmp_path)])
+    return list(dist.entry_points)
+
+
+def test_tools_whose_extra_is_not_installed_are_left_out_saying_what_to_install(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    found = _app_with_extra(tmp_path, "no-such-package-xyz>=1")
+    monkeypatch.setattr(toolspec, "entry_points", lambda group: found)
+    with caplog.at_level(logging.WARNING, logger="graphsolvers.toolspec"):
+        assert plugin_tools() == []
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "the some tools are not available (no-such-package-xyz not installed); install flowpath[app]"
+    )
+
+
+def test_tools_whose_extra_is_installed_load(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    found = _app_with_extra(tmp_path, "pydantic>=2")
+    monkeypatch.setattr(toolspec, "entry_points", lambda group: found)
+    assert [t.name for t in plugin_tools()] == ["cgs_solve", "cgs_predict"]
