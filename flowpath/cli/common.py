@@ -59,12 +59,12 @@ def agent_for(args: argparse.Namespace):
     """The agent for the --policy flags; the llm policy's backend flags are checked before anything loads."""
     from flowpath.agent.graph import build_agent
 
-    options: dict = {}
+    policy_options: dict = {}
     if args.policy == "llm":
-        options["llm"] = _llm_config(args)
+        policy_options["llm"] = _llm_config(args)
     elif any(options(args, *LLM_BACKEND_OPTIONS, prefix="llm_").values()):
         raise InputError("--llm-* flags need --policy llm")
-    return build_agent(policy=args.policy, use_embeddings=not args.no_embeddings, policy_options=options)
+    return build_agent(policy=args.policy, use_embeddings=not args.no_embeddings, policy_options=policy_options)
 
 
 def _llm_config(args: argparse.Namespace):
