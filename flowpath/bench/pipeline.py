@@ -74,11 +74,13 @@ def run_benchmark(
     workers: int = 1,
     parse_cache: Path | None = None,
     bar: ProgressBar = _silent_bar,
+    parse_bar: ProgressBar = _silent_bar,
     note: Callable[[str], object] = log.warning,
 ) -> BenchOutcome:
     """Run the agent and the baselines on ``items`` of ``folder``; with ``cv`` folds, each chart is scored by a
     scorer trained on the other folds of the whole folder; chart images are parsed by ``workers`` processes
-    (cached in ``parse_cache``). Charts that cannot be parsed are told to ``note`` before the questions run."""
+    (cached in ``parse_cache``). ``bar`` shows the questions (and the fold scorers' features), ``parse_bar`` the
+    charts parsed. Charts that cannot be parsed are told to ``note`` before the questions run."""
     kwargs: dict[str, Any] = {}
     concurrent = bool(cv) and graph_source == "image"
     if concurrent:
@@ -91,7 +93,7 @@ def run_benchmark(
         if graph_source == "image":
             from flowpath.bench.images import image_sources
 
-            with bar(total=len({i.key for i in items}), desc="parse charts", unit="chart") as parsed:
+            with parse_bar(total=len({i.key for i in items}), desc="parse charts", unit="chart") as parsed:
                 sources = image_sources(
                     folder,
                     items,

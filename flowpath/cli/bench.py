@@ -120,7 +120,8 @@ def _bench(args: argparse.Namespace) -> int:
         items,
         agent,
         **options(args, "graph_source", "answer", "cv", "seed", "workers", "parse_cache"),
-        bar=partial(tqdm, disable=True if args.quiet else None),
+        bar=tqdm,
+        parse_bar=partial(tqdm, disable=True if args.quiet else None),
         note=_note,
     )
     if args.out:
