@@ -7,7 +7,7 @@ import json
 import sys
 
 from connectome.errors import ParameterError
-from graphsolvers.cli_support import HelpFormatter, OneLineArgumentParser, add_verbosity, check_output, run_cli
+from graphsolvers.cli_support import check_output, command_parser, options, run_cli
 
 
 def _rank(text: str) -> int | str:
@@ -33,16 +33,13 @@ def _seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineArgumentParser(
-        prog="connectome",
+    parser, sub = command_parser(
+        "connectome",
         description="Dynamic functional connectomes: affinities -> non-negative tensor factorization -> communities.",
         epilog="Examples:\n  connectome run ../shared/connectome/flavell2023 --out runs/flavell\n"
         "  connectome synth synth.npz && connectome run synth.npz --rank 3 --out runs/synth\n"
         "  connectome bench planted",
-        formatter_class=HelpFormatter,
     )
-    add_verbosity(parser)
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the pipeline on recordings and write result.json + figures")
     run.add_argument("data", help=".npz / .h5 recordings, or a flavell2023 folder")
@@ -117,14 +114,10 @@ def _run(args: argparse.Namespace) -> int:
     try:
         run = run_pipeline(
             rec,
+            **options(args, "rank", "method", "seed", "device", "max_iter"),
             window_s=args.window,
             stride_s=args.stride,
-            rank=args.rank,
-            method=args.method,
-            seed=args.seed,
-            device=args.device,
             n_restarts=args.restarts,
-            max_iter=args.max_iter,
             ranks=range(1, args.max_rank + 1),
             progress=progress,
         )

@@ -3,9 +3,10 @@
 ``connectome_factorize`` runs affinities + NTF on recordings; ``connectome_communities`` reads a saved
 ``result.json`` and reports the communities of one component (optionally only for named neurons),
 re-detecting them with the chosen method. Bad arguments raise :class:`connectome.errors.ConnectomeError`
-subclasses whose message a model can act on. Given a ``root`` (a tool session's root folder), a tool reads
-only files under it (:func:`graphsolvers.security.resolve_under_root`); without one (trusted Python
-callers) any path is read.
+subclasses whose message a model can act on. Each tool follows :mod:`graphsolvers.toolspec`:
+``tool(args, context=None) -> dict``. Given a context with a root (a tool session's root folder), a tool reads
+only files under it (:func:`graphsolvers.security.resolve_under_root`); without one (trusted Python callers)
+any path is read. :data:`TOOLS` publishes both in the ``graphsolvers.tools`` entry-point group.
 """
 
 from __future__ import annotations
@@ -14,23 +15,29 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from connectome.errors import DataFormatError, ParameterError
 from graphsolvers import safe_json
-from graphsolvers.security import PATH_QUOTE_CHARS, describe_validation_error, quote, resolve_tree_under_root
+from graphsolvers.security import PATH_QUOTE_CHARS, quote, resolve_tree_under_root
+from graphsolvers.toolspec import ToolArgs, ToolContext, ToolSpec
 
-__all__ = ["MAX_SEED", "CommunitiesArgs", "FactorizeArgs", "connectome_communities", "connectome_factorize"]
+__all__ = [
+    "MAX_SEED",
+    "TOOLS",
+    "CommunitiesArgs",
+    "FactorizeArgs",
+    "connectome_communities",
+    "connectome_factorize",
+]
 
 MAX_SEED = 2**63 - 1
 """Largest random seed a tool takes: the NTF seeds torch (unsigned 64 bits), the SBM numpy (non-negative) and
 Leiden igraph (a signed 64-bit integer), so a seed must fit all three."""
 
 
-class FactorizeArgs(BaseModel):
+class FactorizeArgs(ToolArgs):
     """Arguments of :func:`connectome_factorize`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     data: str = Field(description="recordings: a .npz/.h5 file or a flavell2023 folder")
     window_s: float = Field(30.0, gt=0, description="sliding window length, seconds")
@@ -42,10 +49,8 @@ class FactorizeArgs(BaseModel):
     top_pairs: int = Field(10, ge=0, le=200, description="strongest neuron pairs listed per component")
 
 
-class CommunitiesArgs(BaseModel):
+class CommunitiesArgs(ToolArgs):
     """Arguments of :func:`connectome_communities`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     result: str = Field(description="path of a result.json written by `connectome run`")
     component: int = Field(0, ge=0, description="component index (0 = strongest)")
@@ -54,19 +59,11 @@ class CommunitiesArgs(BaseModel):
     seed: int = Field(0, ge=0, le=MAX_SEED, description="random seed, 0 to 2**63 - 1")
 
 
-def _parse(model: type[BaseModel], args: BaseModel | dict[str, Any]) -> Any:
-    if isinstance(args, model):
-        return args
-    try:
-        return model.model_validate(args)
-    except ValidationError as e:
-        raise ParameterError(f"{model.__name__}: {describe_validation_error(e, max_items=1)}") from e
-
-
-def _path(user_path: str, root: str | Path | None, *, folder_ok: bool = False) -> Path:
-    """A file (or, with ``folder_ok``, folder) argument: resolved under ``root`` (refused outside it, as is a folder
-    with a link that leads out) when a root is given; a path that is not there (or a folder where only a file will
-    do) is a :class:`DataFormatError` naming the caller's path."""
+def _path(user_path: str, context: ToolContext | None, *, folder_ok: bool = False) -> Path:
+    """A file (or, with ``folder_ok``, folder) argument: resolved under the context's root (refused outside it, as is
+    a folder with a link that leads out) when it has one; a path that is not there (or a folder where only a file
+    will do) is a :class:`DataFormatError` naming the caller's path."""
+    root = context.root if context is not None else None
     path = resolve_tree_under_root(user_path, root) if root is not None else Path(user_path)
     if not (path.is_file() or (folder_ok and path.is_dir())):
         raise DataFormatError(
@@ -75,7 +72,7 @@ def _path(user_path: str, root: str | Path | None, *, folder_ok: bool = False) -
     return path
 
 
-def connectome_factorize(args: FactorizeArgs | dict[str, Any], *, root: str | Path | None = None) -> dict[str, Any]:
+def connectome_factorize(args: FactorizeArgs | dict[str, Any], context: ToolContext | None = None) -> dict[str, Any]:
     """Factorize the recordings' dynamic affinities into components (when, in which animals, which pairs).
 
     Returns ``{"rank", "rel_error", "windows_s", "components": [{"time", "animals", "animal_names",
@@ -96,8 +93,8 @@ def connectome_factorize(args: FactorizeArgs | dict[str, Any], *, root: str | Pa
     from connectome.io import load_recordings
     from connectome.ntf import choose_rank, ntf_restarts, rank_selection
 
-    a: FactorizeArgs = _parse(FactorizeArgs, args)
-    rec = load_recordings(_path(a.data, root, folder_ok=True))
+    a = FactorizeArgs.coerce(args, error=ParameterError)
+    rec = load_recordings(_path(a.data, context, folder_ok=True))
     tensor = affinity_tensor(rec, window_s=a.window_s, stride_s=a.stride_s)
     if a.rank == "auto":
         ranks = [r for r in range(1, 9) if r <= tensor.shape[1]]
@@ -136,7 +133,9 @@ def connectome_factorize(args: FactorizeArgs | dict[str, Any], *, root: str | Pa
     }
 
 
-def connectome_communities(args: CommunitiesArgs | dict[str, Any], *, root: str | Path | None = None) -> dict[str, Any]:
+def connectome_communities(
+    args: CommunitiesArgs | dict[str, Any], context: ToolContext | None = None
+) -> dict[str, Any]:
     """Communities of one component of a saved result, by the weighted SBM or Leiden.
 
     Returns ``{"component", "method", "n_communities", "communities": {neuron: id}, "members": {id: [neurons]}}``;
@@ -156,8 +155,8 @@ def connectome_communities(args: CommunitiesArgs | dict[str, Any], *, root: str 
     from connectome.communities import detect_communities
     from connectome.pipeline import DynamicConnectome, community_of
 
-    a: CommunitiesArgs = _parse(CommunitiesArgs, args)
-    path = _path(a.result, root)
+    a = CommunitiesArgs.coerce(args, error=ParameterError)
+    path = _path(a.result, context)
     try:
         result = DynamicConnectome.model_validate(safe_json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
@@ -181,3 +180,10 @@ def connectome_communities(args: CommunitiesArgs | dict[str, Any], *, root: str 
         "communities": chosen,
         "members": {str(k): v for k, v in sorted(members.items())},
     }
+
+
+TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec.from_function(connectome_factorize, FactorizeArgs),
+    ToolSpec.from_function(connectome_communities, CommunitiesArgs),
+)
+"""The connectome tools, for hosts that load the ``graphsolvers.tools`` entry points."""

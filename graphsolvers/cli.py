@@ -6,30 +6,20 @@ import argparse
 import json
 import sys
 
-from graphsolvers.cli_support import (
-    HelpFormatter,
-    OneLineArgumentParser,
-    add_verbosity,
-    check_output,
-    run_cli,
-    write_atomic,
-)
+from graphsolvers.cli_support import check_output, command_parser, options, run_cli, write_atomic
 from graphsolvers.errors import ToolkitError
 from graphsolvers.graph import Graph
 from graphsolvers.io import dumps_graph, guess_format, loads_graph, read_source
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineArgumentParser(
-        prog="graphsolvers",
+    parser, sub = command_parser(
+        "graphsolvers",
         description="The shared graph model of flowpath: conversions and schema; Convergent Graph Solvers.",
         epilog="Examples:\n  graphsolvers convert chart.mmd --to json\n  graphsolvers schema > graph.schema.json\n"
         "  graphsolvers train gvi --model all\n  graphsolvers eval porous --json porous.json\n"
         "  graphsolvers bench --sizes 1024 4096 --json bench.json",
-        formatter_class=HelpFormatter,
     )
-    add_verbosity(parser)
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     convert = sub.add_parser(
         "convert",
@@ -166,15 +156,9 @@ def _train(args: argparse.Namespace) -> int:
             ckpt = train_model(
                 args.task,
                 kind,
-                n_train=args.n_train,
+                **options(args, "n_train", "time_limit", "batch_size", "lr", "seed", "device", "aux_weight"),
                 max_steps=args.steps,
-                time_limit=args.time_limit,
-                batch_size=args.batch_size,
-                lr=args.lr,
-                seed=args.seed,
-                device=args.device,
                 callback=progress,
-                aux_weight=args.aux_weight,
             )
         path = save_checkpoint(ckpt, Path(args.output_dir) / f"{args.task}_{kind}.pt")
         info = ckpt.info

@@ -21,18 +21,26 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from graphsolvers.errors import OutputPathError, ToolkitError
+from graphsolvers.errors import OptionError, OutputPathError, ToolkitError
 from graphsolvers.extras import missing_extra
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = [
     "EXIT_BUG",
     "EXIT_USAGE",
     "HelpFormatter",
     "OneLineArgumentParser",
+    "add_command",
     "add_verbosity",
+    "check_at_least",
     "check_output",
+    "command_parser",
+    "option_error",
+    "options",
     "run_cli",
     "staged_folder",
     "write_atomic",
@@ -80,6 +88,77 @@ def add_verbosity(parser: argparse.ArgumentParser) -> None:
     """Add ``-v/--verbose`` and ``-q/--quiet`` (mapped to logging levels by :func:`run_cli`)."""
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+
+
+def command_parser(prog: str, *, description: str, epilog: str) -> tuple[argparse.ArgumentParser, Any]:
+    """The top-level parser of a project CLI (one-line usage errors, -v/-q) and its sub-command parsers.
+
+    Examples
+    --------
+    >>> parser, sub = command_parser("tool", description="Does things.", epilog="Example: tool go")
+    >>> _ = sub.add_parser("go").set_defaults(func=lambda args: 0)
+    >>> parser.parse_args(["-v", "go"]).verbose
+    1
+    """
+    parser = OneLineArgumentParser(prog=prog, description=description, epilog=epilog, formatter_class=HelpFormatter)
+    add_verbosity(parser)
+    return parser, parser.add_subparsers(title="commands", metavar="COMMAND")
+
+
+def add_command(sub: Any, name: str, *, help: str, description: str, epilog: str | None = None) -> Any:
+    """A sub-command parser whose description wraps and whose epilog (examples) keeps its line breaks."""
+    return sub.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=HelpFormatter)
+
+
+def options(args: argparse.Namespace, *names: str, prefix: str = "") -> dict[str, Any]:
+    """The options ``names`` (read as ``prefix + name``) as keyword arguments of a library call.
+
+    Examples
+    --------
+    >>> options(argparse.Namespace(llm_model="m", llm_path=None, seed=1), "model", "path", prefix="llm_")
+    {'model': 'm', 'path': None}
+    """
+    return {name: getattr(args, prefix + name) for name in names}
+
+
+def check_at_least(args: argparse.Namespace, **minimum: int) -> None:
+    """Refuse an option below its minimum (options left unset, ``None``, pass), in the order given.
+
+    Raises
+    ------
+    OptionError
+        ``--NAME must be at least MIN, got VALUE`` for the first option below its minimum.
+
+    Examples
+    --------
+    >>> check_at_least(argparse.Namespace(limit=None, max_iter=0), limit=1, max_iter=1)
+    Traceback (most recent call last):
+    ...
+    graphsolvers.errors.OptionError: --max-iter must be at least 1, got 0
+    """
+    for name, least in minimum.items():
+        value = getattr(args, name)
+        if value is not None and value < least:
+            raise OptionError(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
+
+
+def option_error(error: ValidationError, *, prefix: str = "--") -> str:
+    """The first problem of a pydantic error over options as one line naming the option (``--llm-model: ...``).
+
+    Examples
+    --------
+    >>> from pydantic import BaseModel, ValidationError
+    >>> class Options(BaseModel):
+    ...     max_steps: int
+    >>> try:
+    ...     Options(max_steps="x")
+    ... except ValidationError as e:
+    ...     print(option_error(e, prefix="--llm-"))
+    --llm-max-steps: Input should be a valid integer, unable to parse string as an integer
+    """
+    err = error.errors()[0]
+    where = f"{prefix}{str(err['loc'][0]).replace('_', '-')}: " if err["loc"] else ""
+    return where + err["msg"].removeprefix("Value error, ")
 
 
 def run_cli(

@@ -17,6 +17,7 @@ __all__ = [
     "LimitExceededError",
     "MermaidSyntaxError",
     "MissingExtraError",
+    "OptionError",
     "OutputPathError",
     "OutsideRootError",
     "ToolkitError",
@@ -105,6 +106,10 @@ class LimitExceededError(ToolkitError, ValueError):
 
 class OutsideRootError(ToolkitError):
     """A file argument of a tool call that does not resolve to a path under the session's root folder."""
+
+
+class OptionError(ToolkitError, ValueError):
+    """A command-line option outside the values it allows (the message names the option and what it got)."""
 
 
 class OutputPathError(ToolkitError, ValueError):

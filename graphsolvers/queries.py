@@ -26,13 +26,18 @@ Examples
 from __future__ import annotations
 
 from collections import deque
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from graphsolvers.errors import ToolkitError
 from graphsolvers.graph import Graph
 from graphsolvers.security import quote
 
 __all__ = [
+    "MAX_LOOPS",
+    "MAX_PATHS",
+    "PARAMETERS",
     "NodeNotFoundError",
     "ancestors",
     "bfs",
@@ -53,6 +58,23 @@ __all__ = [
 ]
 
 Direction = Literal["out", "in", "both"]
+
+MAX_PATHS = 200
+"""Most paths :func:`paths_between` returns in one call: each is a list of ids, and a caller (a model, a client over
+MCP) cannot use more; the search itself stops after ten times as many."""
+MAX_LOOPS = 500
+"""Most cycles :func:`loops` returns in one call: a dense graph has exponentially many."""
+
+PARAMETERS = {
+    "node_id": "A node id of the graph (e.g. 'B', 'n7'), not its text.",
+    "start": "Node id to start the traversal from.",
+    "source": "Node id the path starts at.",
+    "target": "Node id the path ends at.",
+    "pinned": 'Decision branches to follow, as {decision_node_id: edge_label}, e.g. {"B": "Yes"}: the walk leaves '
+    "node B only along its edge labelled Yes (case-insensitive).",
+}
+"""What the parameters every query shares mean, said once (the graph tools show them to a model); a query's
+own parameters are described in its docstring."""
 
 
 class NodeNotFoundError(ToolkitError, KeyError):
@@ -86,13 +108,22 @@ def _out_edges(graph: Graph, node_id: str, pinned: dict[str, str] | None = None)
 
 
 def get_statement(graph: Graph, node_id: str) -> str:
-    """The text of node ``node_id``."""
+    """The text of one node of a flowchart graph (the graph tool also returns its kind: start, end, process,
+    decision, io, ...).
+    """
     _check(graph, node_id)
     return graph.node(node_id).text
 
 
 def neighbours(graph: Graph, node_id: str, *, direction: Direction = "out") -> list[str]:
-    """Successors (``"out"``), predecessors (``"in"``) or both, in edge order, without repeats."""
+    """The nodes directly after (direction 'out'), before ('in') or around ('both') a node, in edge order, without
+    repeats.
+
+    Parameters
+    ----------
+    direction : {'out', 'in', 'both'}
+        'out': successors, 'in': predecessors, 'both': either.
+    """
     _check(graph, node_id)
     if direction == "out":
         return graph.successors(node_id)
@@ -102,24 +133,26 @@ def neighbours(graph: Graph, node_id: str, *, direction: Direction = "out") -> l
 
 
 def in_degree(graph: Graph, node_id: str) -> int:
-    """Number of edges entering ``node_id`` (parallel edges counted)."""
+    """How many edges enter a node (parallel edges counted)."""
     _check(graph, node_id)
     return sum(e.target == node_id for e in graph.edges)
 
 
 def out_degree(graph: Graph, node_id: str) -> int:
-    """Number of edges leaving ``node_id`` (parallel edges counted)."""
+    """How many edges leave a node (parallel edges counted)."""
     _check(graph, node_id)
     return sum(e.source == node_id for e in graph.edges)
 
 
 def max_in_degree(graph: Graph) -> tuple[int, list[str]]:
-    """The largest in-degree and the nodes that have it (``(0, [])`` for an empty graph)."""
+    """The largest in-degree in the graph and the nodes that have it (the busiest merge points); (0, []) for an
+    empty graph."""
     return _max_degree(graph, "in")
 
 
 def max_out_degree(graph: Graph) -> tuple[int, list[str]]:
-    """The largest out-degree and the nodes that have it."""
+    """The largest out-degree in the graph and the nodes that have it (the widest branch points); (0, []) for an
+    empty graph."""
     return _max_degree(graph, "out")
 
 
@@ -147,25 +180,29 @@ def _levels(graph: Graph, node_id: str, step) -> dict[str, int]:
 
 
 def descendants(graph: Graph, node_id: str, *, pinned: dict[str, str] | None = None) -> dict[str, int]:
-    """Nodes reachable from ``node_id`` with their level (edges on the shortest route)."""
+    """Every node reachable from a node, with its level (1 = direct successor); pin decision branches to follow
+    one outcome only.
+    """
     _check(graph, node_id)
     return _levels(graph, node_id, lambda n: _out_edges(graph, n, pinned))
 
 
 def ancestors(graph: Graph, node_id: str) -> dict[str, int]:
-    """Nodes from which ``node_id`` is reachable, with their level."""
+    """Every node from which a node can be reached, with its level (1 = direct predecessor)."""
     _check(graph, node_id)
     return _levels(graph, node_id, graph.predecessors)
 
 
 def bfs(graph: Graph, start: str, *, pinned: dict[str, str] | None = None) -> list[str]:
-    """Breadth-first order from ``start`` along edge directions."""
+    """Breadth-first order of the nodes reachable from a start node along edge directions (nearest first)."""
     levels = descendants(graph, start, pinned=pinned)
     return [start, *sorted(levels, key=levels.__getitem__)]
 
 
 def dfs(graph: Graph, start: str, *, pinned: dict[str, str] | None = None) -> list[str]:
-    """Depth-first pre-order from ``start``, following edges in edge order."""
+    """Depth-first order of the nodes reachable from a start node (follows each branch to its end first, edges in
+    edge order).
+    """
     _check(graph, start)
     order: list[str] = []
     stack = [start]
@@ -181,7 +218,7 @@ def dfs(graph: Graph, start: str, *, pinned: dict[str, str] | None = None) -> li
 
 
 def shortest_path(graph: Graph, source: str, target: str, *, pinned: dict[str, str] | None = None) -> list[str]:
-    """Node ids of a shortest directed path ``source -> target`` (``[]`` if none).
+    """A shortest directed path from source to target as node ids ([] when target cannot be reached).
 
     Among equally short paths, the one that follows earlier edges wins (deterministic).
     """
@@ -213,9 +250,16 @@ def paths_between(
     target: str,
     *,
     pinned: dict[str, str] | None = None,
-    max_paths: int = 20,
+    max_paths: Annotated[int, Field(ge=1, le=MAX_PATHS)] = 20,
 ) -> list[list[str]]:
-    """Simple directed paths ``source -> target``, shortest first, at most ``max_paths`` of them."""
+    """All simple directed paths from source to target (shortest first, at most max_paths); pin decision branches
+    to keep only the paths through one outcome.
+
+    Parameters
+    ----------
+    max_paths : int
+        Most paths returned (shortest first).
+    """
     _check(graph, source, target)
     if source == target:
         return [[source]]
@@ -233,19 +277,21 @@ def paths_between(
 
 
 def start_nodes(graph: Graph) -> list[str]:
-    """Nodes of kind ``start``, or else nodes nothing enters."""
+    """The start nodes of a flowchart (kind 'start', or else the nodes nothing enters)."""
     starts = [n.id for n in graph.nodes if n.kind == "start"]
     return starts or [n.id for n in graph.nodes if not any(e.target == n.id for e in graph.edges)]
 
 
 def end_nodes(graph: Graph) -> list[str]:
-    """Nodes of kind ``end``, or else nodes nothing leaves."""
+    """The end nodes of a flowchart (kind 'end', or else the nodes nothing leaves)."""
     ends = [n.id for n in graph.nodes if n.kind == "end"]
     return ends or [n.id for n in graph.nodes if not any(e.source == n.id for e in graph.edges)]
 
 
 def decision_branches(graph: Graph, node_id: str) -> dict[str, str]:
-    """Outgoing branches of a node as ``{label: target}`` (unlabelled edges keyed by target id)."""
+    """The outgoing branches of a node as {edge label: target node id} (e.g. {"Yes": "C", "No": "D"}; an unlabelled
+    edge keyed by its target id).
+    """
     _check(graph, node_id)
     out: dict[str, str] = {}
     for e in graph.edges:
@@ -254,8 +300,15 @@ def decision_branches(graph: Graph, node_id: str) -> dict[str, str]:
     return out
 
 
-def loops(graph: Graph, *, max_loops: int = 50) -> list[list[str]]:
-    """Directed cycles as node lists, each starting at its node that comes first in node order."""
+def loops(graph: Graph, *, max_loops: Annotated[int, Field(ge=1, le=MAX_LOOPS)] = 50) -> list[list[str]]:
+    """The directed cycles of the graph (retry and rework loops) as lists of node ids, shortest first, each starting
+    at its node that comes first in node order.
+
+    Parameters
+    ----------
+    max_loops : int
+        Most cycles returned.
+    """
     import networkx as nx
 
     order = graph.index()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import logging
 import zipfile
@@ -170,10 +171,15 @@ class NodeScorer:
     def save(self, path: Path) -> None:
         """Write the trees, nets and metadata as plain arrays (``numpy.load(..., allow_pickle=False)`` reads them)."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self.to_bytes())
+
+    def to_bytes(self) -> bytes:
+        """The weights file's bytes (see :meth:`save`), for an atomic write."""
         meta = {"format": FORMAT, "features": list(FEATURE_NAMES), "threshold": self.threshold}
         meta["trained_on"] = sorted(self.trained_on)
-        with path.open("wb") as fh:
-            np.savez_compressed(fh, meta=np.array(json.dumps(meta)), **self.trees.arrays(), **self.nets.arrays())
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, meta=np.array(json.dumps(meta)), **self.trees.arrays(), **self.nets.arrays())
+        return buffer.getvalue()
 
 
 def fit_scorer(

@@ -12,7 +12,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from flowpath.bench.gold import svg_node_boxes
 from flowpath.errors import InputError
 from flowpath.synth.degrade import DEGRADATIONS, degrade
 from flowpath.synth.generator import random_flowchart
@@ -32,6 +31,7 @@ from flowpath.synth.looks import (
     set_links,
     small_height,
 )
+from flowpath.synth.svg import svg_node_boxes
 from graphsolvers.cli_support import write_atomic
 from graphsolvers.graph import Graph
 from graphsolvers.mermaid import to_mermaid

@@ -13,9 +13,6 @@ Examples
 ['A', 'C']
 """
 
-# importing the tool modules registers their tools: load/parse/attribute first, then the graph queries
-from flowpath.tools import app_tools as app_tools
-from flowpath.tools import graph_tools as graph_tools
 from flowpath.tools.errors import ToolInputError, UnknownHandleError, UnknownToolError
 from flowpath.tools.registry import REGISTRY, Tool, as_langchain_tools, call_tool, get_tool, list_tools
 from flowpath.tools.session import ToolSession, default_session

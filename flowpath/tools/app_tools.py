@@ -1,10 +1,11 @@
-"""Application tools: load and parse charts, attribute answers, embed text, graph solvers, connectomes.
+"""flowpath's own tools: load and parse charts, attribute answers, embed text.
 
 These reuse the project's code: :func:`flowpath.vision.parse_image`, one lazily built
-:class:`~flowpath.agent.graph.FlowPathAgent` per policy, :func:`flowpath.agent.embed.get_embedder`,
-:mod:`graphsolvers.cgs.tools` and :mod:`connectome.tools` (whose argument models they register). Every
-file argument goes through the session's root (:meth:`~flowpath.tools.session.ToolSession.path`); texts
-are refused above :data:`~graphsolvers.security.MAX_INPUT_CHARS` before any tokenisation.
+:class:`~flowpath.agent.graph.FlowPathAgent` per policy and :func:`flowpath.agent.embed.get_embedder`.
+Each is ``tool(args, session) -> dict`` (the convention of :mod:`graphsolvers.toolspec`, with the
+:class:`~flowpath.tools.session.ToolSession` as context). Every file argument goes through the session's root
+(:meth:`~flowpath.tools.session.ToolSession.path`); texts are refused above
+:data:`~graphsolvers.security.MAX_INPUT_CHARS` before any tokenisation.
 
 Examples
 --------
@@ -21,21 +22,17 @@ import logging
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from connectome.tools import CommunitiesArgs, FactorizeArgs, connectome_communities, connectome_factorize
-from flowpath.tools.registry import REGISTRY
 from flowpath.tools.session import ToolSession, default_session
-from flowpath.tools.store import GRAPH_REF_HELP, GraphRef
 from graphsolvers import queries
-from graphsolvers.cgs.tools import CgsPredictArgs, CgsSolveArgs, cgs_predict, cgs_solve
 from graphsolvers.graph import Graph
 from graphsolvers.security import MAX_INPUT_CHARS, check_text
+from graphsolvers.toolspec import GRAPH_REF_HELP, GraphRef, ToolArgs, ToolSpec
 
 __all__ = [
+    "APP_TOOLS",
     "AttributeArgs",
-    "CgsPredictToolArgs",
-    "CgsSolveToolArgs",
     "EmbedTextArgs",
     "LoadGraphArgs",
     "ParseFlowchartArgs",
@@ -48,24 +45,18 @@ log = logging.getLogger(__name__)
 MAX_SUMMARY_NODES = 60
 
 
-class LoadGraphArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LoadGraphArgs(ToolArgs):
     source: GraphRef = Field(
         description="Mermaid flowchart text (starting with 'flowchart' or 'graph'), a graph JSON document "
         "(object or string), or a path to a .json/.mmd graph file."
     )
 
 
-class ParseFlowchartArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ParseFlowchartArgs(ToolArgs):
     image: str = Field(description="Path of a flowchart image file (PNG, JPEG, WebP or BMP).")
 
 
-class AttributeArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AttributeArgs(ToolArgs):
     chart: GraphRef = Field(description="A flowchart image path, or " + GRAPH_REF_HELP[0].lower() + GRAPH_REF_HELP[1:])
     question: str = Field(
         min_length=1, description=f"The question asked about the chart (at most {MAX_INPUT_CHARS:,} characters)."
@@ -80,9 +71,7 @@ class AttributeArgs(BaseModel):
     )
 
 
-class EmbedTextArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class EmbedTextArgs(ToolArgs):
     texts: list[str] = Field(
         min_length=1,
         max_length=256,
@@ -93,18 +82,6 @@ class EmbedTextArgs(BaseModel):
     )
     return_vectors: bool = Field(
         False, description="Also return the 384-dimensional unit vectors (large; rarely needed by an agent)."
-    )
-
-
-class CgsSolveToolArgs(CgsSolveArgs):
-    graph: GraphRef = Field(
-        description=GRAPH_REF_HELP + " Each node's attrs hold its constant term under the key `bias`."
-    )
-
-
-class CgsPredictToolArgs(CgsPredictArgs):
-    graph: GraphRef = Field(
-        description=GRAPH_REF_HELP + " Every node and edge has attrs['features'] (a list of numbers)."
     )
 
 
@@ -148,7 +125,6 @@ def _agent(policy: str) -> Any:
     return build_agent(policy=policy)
 
 
-@REGISTRY.register("load_graph", LoadGraphArgs)
 def load_graph(args: LoadGraphArgs, session: ToolSession) -> dict[str, Any]:
     """Load a flowchart graph from Mermaid text, graph JSON or a graph file and return a handle for the other
     graph tools plus a summary (node ids with their texts, start/end/decision nodes). Pass the handle as the
@@ -157,7 +133,6 @@ def load_graph(args: LoadGraphArgs, session: ToolSession) -> dict[str, Any]:
     return {"handle": session.store.put(graph), "summary": graph_summary(graph)}
 
 
-@REGISTRY.register("parse_flowchart", ParseFlowchartArgs)
 def parse_flowchart(args: ParseFlowchartArgs, session: ToolSession) -> dict[str, Any]:
     """Read a flowchart image (OCR + shape and arrow detection) into a graph. Returns a handle for the other tools,
     a summary, and the graph JSON (nodes with id, text, kind and bounding box; edges with their labels)."""
@@ -166,7 +141,6 @@ def parse_flowchart(args: ParseFlowchartArgs, session: ToolSession) -> dict[str,
     return {"handle": handle, "summary": graph_summary(graph), "graph": graph.model_dump(mode="json")}
 
 
-@REGISTRY.register("attribute", AttributeArgs)
 def attribute(args: AttributeArgs, session: ToolSession) -> dict[str, Any]:
     """Find the minimal set of flowchart nodes that ground an answer to a question about the chart: the attributed
     nodes (id, text, kind, bounding box, score), the edges between them, the reason and the trace of graph-tool
@@ -177,7 +151,6 @@ def attribute(args: AttributeArgs, session: ToolSession) -> dict[str, Any]:
     return _agent(args.policy).attribute(graph, args.question, args.answer).model_dump(mode="json")
 
 
-@REGISTRY.register("embed_text", EmbedTextArgs)
 def embed_text(args: EmbedTextArgs, session: ToolSession) -> dict[str, Any]:
     """Sentence embeddings (MiniLM, offline). With a query: the cosine similarity of each text to it, best first.
     Without: the matrix of pairwise cosine similarities. Vectors only if return_vectors is true."""
@@ -200,28 +173,10 @@ def embed_text(args: EmbedTextArgs, session: ToolSession) -> dict[str, Any]:
     return out
 
 
-@REGISTRY.register("cgs_solve", CgsSolveToolArgs, describe=cgs_solve)
-def cgs_solve_tool(args: CgsSolveToolArgs, session: ToolSession) -> dict[str, Any]:
-    return cgs_solve(**_with_graph(args, session))
-
-
-@REGISTRY.register("cgs_predict", CgsPredictToolArgs, describe=cgs_predict)
-def cgs_predict_tool(args: CgsPredictToolArgs, session: ToolSession) -> dict[str, Any]:
-    return cgs_predict(**_with_graph(args, session), root=session.root)
-
-
-@REGISTRY.register("connectome_factorize", FactorizeArgs, describe=connectome_factorize)
-def connectome_factorize_tool(args: FactorizeArgs, session: ToolSession) -> dict[str, Any]:
-    return connectome_factorize(args, root=session.root)
-
-
-@REGISTRY.register("connectome_communities", CommunitiesArgs, describe=connectome_communities)
-def connectome_communities_tool(args: CommunitiesArgs, session: ToolSession) -> dict[str, Any]:
-    return connectome_communities(args, root=session.root)
-
-
-def _with_graph(args: BaseModel, session: ToolSession) -> dict[str, Any]:
-    """The arguments as keywords, with the graph reference resolved in the session."""
-    kwargs = args.model_dump(exclude_unset=True)
-    kwargs["graph"] = session.graph(kwargs["graph"])
-    return kwargs
+APP_TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec.from_function(load_graph, LoadGraphArgs),
+    ToolSpec.from_function(parse_flowchart, ParseFlowchartArgs),
+    ToolSpec.from_function(attribute, AttributeArgs),
+    ToolSpec.from_function(embed_text, EmbedTextArgs),
+)
+"""flowpath's own tools, first in the registry."""

@@ -1,10 +1,14 @@
 """One registry of typed tools: name, a description for an LLM, a pydantic argument model, a function.
 
-A tool's function takes its validated argument model and the caller's
-:class:`~flowpath.tools.session.ToolSession` (root folder, graph store, caps) and returns a JSON-able
-dict. The same tool runs as a plain Python call (:func:`call_tool`, or calling the :class:`Tool`), as a
-LangChain ``StructuredTool`` (:func:`as_langchain_tools`, to bind to a LangGraph agent), from the CLI
-(``flowpath tools call``) and over MCP (``flowpath mcp``).
+The tools are :class:`~graphsolvers.toolspec.ToolSpec` entries, in this order: flowpath's own
+(:data:`~flowpath.tools.app_tools.APP_TOOLS`), those the installed apps publish in the ``graphsolvers.tools``
+entry-point group (:func:`~graphsolvers.toolspec.plugin_tools`: the CGS and connectome tools), then the graph
+tools generated from :mod:`graphsolvers.queries` (:func:`~graphsolvers.query_tools.query_tools`). A tool's
+function takes its validated argument model and the caller's :class:`~flowpath.tools.session.ToolSession`
+(root folder, graph store, caps; the tool's context) and returns a JSON-able dict. The same tool runs as a
+plain Python call (:func:`call_tool`, or calling the :class:`Tool`), as a LangChain ``StructuredTool``
+(:func:`as_langchain_tools`, to bind to a LangGraph agent), from the CLI (``flowpath tools call``) and over MCP
+(``flowpath mcp``).
 
 Examples
 --------
@@ -19,7 +23,6 @@ flowpath.tools.errors.UnknownToolError: unknown tool 'no_such_tool'; available: 
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 from collections.abc import Callable
@@ -29,7 +32,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from flowpath.tools.errors import ToolInputError, UnknownToolError
+from graphsolvers.query_tools import query_tools
 from graphsolvers.security import describe_validation_error, quote
+from graphsolvers.toolspec import ToolSpec, plugin_tools
 
 __all__ = ["REGISTRY", "Registry", "Tool", "as_langchain_tools", "call_tool", "get_tool", "list_tools"]
 
@@ -46,6 +51,11 @@ class Tool:
     description: str
     args_model: type[BaseModel]
     func: ToolFunc
+
+    @classmethod
+    def from_spec(cls, spec: ToolSpec) -> Tool:
+        """The registry's tool for ``spec``."""
+        return cls(spec.name, spec.description, spec.args_model, spec.run)
 
     def parse_args(self, args: BaseModel | dict[str, Any] | None = None, /, **kwargs: Any) -> BaseModel:
         """Validate ``args`` (a dict or the argument model) and/or keyword arguments.
@@ -133,21 +143,11 @@ class Registry:
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
 
-    def register(
-        self, name: str, args_model: type[BaseModel], *, describe: Callable[..., Any] | None = None
-    ) -> Callable[[ToolFunc], ToolFunc]:
-        """Decorator: register ``func(args) -> dict`` as tool ``name``.
-
-        The LLM reads the docstring of ``describe`` (default: of ``func``) up to its first section.
-        """
-
-        def decorate(func: ToolFunc) -> ToolFunc:
-            if name in self._tools:
-                raise ValueError(f"tool {name!r} is registered twice")
-            self._tools[name] = Tool(name, tool_description(describe or func), args_model, func)
-            return func
-
-        return decorate
+    def add(self, spec: ToolSpec) -> None:
+        """Register the tool ``spec`` describes (a name registered twice is a programming error)."""
+        if spec.name in self._tools:
+            raise ValueError(f"tool {spec.name!r} is registered twice")
+        self._tools[spec.name] = Tool.from_spec(spec)
 
     def get(self, name: str) -> Tool:
         """The tool called ``name``.
@@ -169,7 +169,17 @@ class Registry:
         return name in self._tools
 
 
-REGISTRY = Registry()
+def default_registry() -> Registry:
+    """flowpath's tools, the installed apps' tools, then the graph tools (see the module docstring)."""
+    from flowpath.tools.app_tools import APP_TOOLS
+
+    registry = Registry()
+    for spec in (*APP_TOOLS, *plugin_tools(), *query_tools()):
+        registry.add(spec)
+    return registry
+
+
+REGISTRY = default_registry()
 
 
 def get_tool(name: str) -> Tool:
@@ -229,17 +239,6 @@ def as_langchain_tools(names: list[str] | None = None, *, session: Any = None) -
     """
     chosen = [REGISTRY.get(n) for n in names] if names is not None else REGISTRY.tools()
     return [t.as_langchain(session) for t in chosen]
-
-
-def tool_description(func: Callable[..., Any]) -> str:
-    """A function's docstring up to its first numpydoc section: what the LLM reads about the tool."""
-    doc = inspect.getdoc(func) or ""
-    lines = doc.splitlines()
-    for i in range(len(lines) - 1):
-        if lines[i + 1].strip() and set(lines[i + 1].strip()) == {"-"}:
-            lines = lines[:i]
-            break
-    return "\n".join(lines).strip()
 
 
 def jsonable(value: Any) -> Any:

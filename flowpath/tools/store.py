@@ -26,13 +26,13 @@ import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
 
 from flowpath.tools.errors import ToolInputError, UnknownHandleError
 from graphsolvers.errors import LimitExceededError, OutsideRootError, ToolkitError
 from graphsolvers.graph import Graph
 from graphsolvers.io import GRAPH_SUFFIXES
 from graphsolvers.security import MAX_STORE_BYTES, MAX_STORE_GRAPHS, check_cap, quote, resolve_under_root
+from graphsolvers.toolspec import GRAPH_REF_HELP, GraphRef
 
 __all__ = [
     "GRAPH_REF_HELP",
@@ -48,14 +48,6 @@ __all__ = [
 HANDLE_PREFIX = "graph-"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 _MERMAID_HEADER = re.compile(r"(flowchart|graph)(?=[\s;]|$)|---|%%", re.IGNORECASE)  # not "graph-x.mmd"
-
-GraphRef = str | dict[str, Any]
-"""A graph handle, graph JSON (object or string), Mermaid text or a graph file path."""
-
-GRAPH_REF_HELP = (
-    "The graph: a handle returned by load_graph or parse_flowchart (e.g. 'graph-1a2b3c4d5e6f'), "
-    "a graph JSON document (object or string), Mermaid flowchart text, or a path to a .json/.mmd graph file."
-)
 
 
 NODE_BYTES = 300

@@ -1,8 +1,9 @@
 """Typed agent tools: ``cgs_solve`` (linear fixed point on a graph) and ``cgs_predict`` (a trained CGS).
 
-Each tool is a plain function with keyword arguments, validated by a pydantic model (its
-``args_schema`` attribute, for LangChain ``StructuredTool`` or MCP) and returning a JSON-able dict.
-Graphs travel as the shared graph JSON document (:class:`~graphsolvers.graph.Graph`).
+Each tool follows :mod:`graphsolvers.toolspec`: ``tool(args, context=None) -> dict`` with ``args`` its argument
+model (or a dict of it) and ``context`` the host that resolves the ``graph`` argument and confines the
+checkpoint path to its root (a plain Python call: graph JSON, any path). :data:`TOOLS` publishes both in the
+``graphsolvers.tools`` entry-point group.
 """
 
 from __future__ import annotations
@@ -12,24 +13,23 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from graphsolvers.errors import GraphValidationError
 from graphsolvers.fixedpoint.linear import solve_fixed_point
-from graphsolvers.graph import Graph, ensure_graph
+from graphsolvers.graph import Graph
 from graphsolvers.security import resolve_under_root
+from graphsolvers.toolspec import GRAPH_REF_HELP, GraphRef, ToolArgs, ToolContext, ToolSpec, TrustedContext
 
-__all__ = ["CgsPredictArgs", "CgsSolveArgs", "cgs_predict", "cgs_solve"]
-
-GraphInput = dict[str, Any] | str
+__all__ = ["TOOLS", "CgsPredictArgs", "CgsSolveArgs", "cgs_predict", "cgs_solve"]
 
 
-class CgsSolveArgs(BaseModel):
+class CgsSolveArgs(ToolArgs):
     """Arguments of :func:`cgs_solve`."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    graph: GraphInput = Field(description="The graph as a graph JSON document (object or string).")
+    graph: GraphRef = Field(
+        description=GRAPH_REF_HELP + " Each node's attrs hold its constant term under the key `bias`."
+    )
     bias: str = Field("bias", description="Node attrs key holding the constant term b of each node.")
     gamma: float = Field(0.9, ge=0.0, lt=1.0, description="Discount/damping factor γ in [0, 1).")
     normalize: Literal["in", "none"] = Field(
@@ -40,13 +40,11 @@ class CgsSolveArgs(BaseModel):
     device: str = Field("cpu", description="torch device, e.g. 'cpu' or 'cuda'.")
 
 
-class CgsPredictArgs(BaseModel):
+class CgsPredictArgs(ToolArgs):
     """Arguments of :func:`cgs_predict`."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    graph: GraphInput = Field(
-        description="The graph as a graph JSON document; every node and edge has attrs['features'] (list of numbers)."
+    graph: GraphRef = Field(
+        description=GRAPH_REF_HELP + " Every node and edge has attrs['features'] (a list of numbers)."
     )
     task: Literal["gvi", "porous"] = Field(
         description="'gvi': optimal state values of an MDP graph; 'porous': normalised pore pressure."
@@ -55,7 +53,7 @@ class CgsPredictArgs(BaseModel):
     device: str = Field("cpu", description="torch device, e.g. 'cpu' or 'cuda'.")
 
 
-def cgs_solve(**kwargs: Any) -> dict[str, Any]:
+def cgs_solve(args: CgsSolveArgs | dict[str, Any], context: ToolContext | None = None) -> dict[str, Any]:
     """Solve the linear fixed point x = γ·P·x + b on a graph (stationary values, diffusion, discounted reach).
 
     P[i, j] is the weight of edge j -> i (Edge.weight, 1 when unset), normalised per target node by
@@ -75,32 +73,26 @@ def cgs_solve(**kwargs: Any) -> dict[str, Any]:
     --------
     >>> g = {"nodes": [{"id": "a", "attrs": {"bias": 1}}, {"id": "b", "attrs": {"bias": 0}}],
     ...      "edges": [{"source": "a", "target": "b"}, {"source": "b", "target": "a"}]}
-    >>> out = cgs_solve(graph=g, gamma=0.5)
+    >>> out = cgs_solve({"graph": g, "gamma": 0.5})
     >>> round(out["values"]["a"], 4), out["converged"]
     (1.3333, True)
     """
-    args = _validated(CgsSolveArgs, kwargs)
-    graph = ensure_graph(args.graph)
+    a = CgsSolveArgs.coerce(_graph_as_json(args), error=GraphValidationError)
+    graph = (context or TrustedContext()).graph(a.graph)
     res = solve_fixed_point(
-        graph,
-        bias=args.bias,
-        gamma=args.gamma,
-        normalize=args.normalize,
-        max_iter=args.max_iter,
-        tol=args.tol,
-        device=args.device,
+        graph, bias=a.bias, gamma=a.gamma, normalize=a.normalize, max_iter=a.max_iter, tol=a.tol, device=a.device
     )
     return {"values": res.values, **res.result.summary()}
 
 
-def cgs_predict(*, root: str | Path | None = None, **kwargs: Any) -> dict[str, Any]:
+def cgs_predict(args: CgsPredictArgs | dict[str, Any], context: ToolContext | None = None) -> dict[str, Any]:
     """Run a trained Convergent Graph Solver on a graph and return one prediction per node.
 
     Tasks: ``gvi`` (MDP graph: node features = rewards of up to 9 actions + action mask, edge s'->s
     features = transition probabilities and their logs; predicts the optimal value of each state and
     the greedy action) and ``porous`` (pore network: node features = x, y, z in mm, diameter/100 µm,
     inlet, outlet; edge features = ln(g/mean g), length in mm; predicts pressure / inlet pressure).
-    Given a ``root`` (a tool session's root folder), the checkpoint path must lie under it.
+    Given a ``context`` with a root (a tool session's root folder), the checkpoint path must lie under it.
 
     Returns
     -------
@@ -118,19 +110,20 @@ def cgs_predict(*, root: str | Path | None = None, **kwargs: Any) -> dict[str, A
     --------
     >>> from graphsolvers.tasks import generate_porous
     >>> g = generate_porous(1, seed=3, n_pores=(60, 60))[0].to_graph()
-    >>> out = cgs_predict(graph=g.model_dump(), task="porous")
+    >>> out = cgs_predict({"graph": g.model_dump(), "task": "porous"})
     >>> len(out["predictions"]), out["converged"]
     (60, True)
     """
     from graphsolvers.cgs.training import default_checkpoint, get_task, predict
     from graphsolvers.tasks.base import sample_from_graph
 
-    args = _validated(CgsPredictArgs, kwargs)
-    graph = ensure_graph(args.graph)
+    args = CgsPredictArgs.coerce(_graph_as_json(args), error=GraphValidationError)
+    context = context or TrustedContext()
+    graph = context.graph(args.graph)
     spec = get_task(args.task)
     checkpoint = args.checkpoint
-    if checkpoint is not None and root is not None:
-        checkpoint = str(resolve_under_root(checkpoint, root))  # before the file is touched
+    if checkpoint is not None and context.root is not None:
+        checkpoint = str(resolve_under_root(checkpoint, context.root))  # before the file is touched
     ckpt = _cached_checkpoint(str(checkpoint or default_checkpoint(args.task)), args.task, args.device)
     sample = sample_from_graph(graph, task=args.task, node_dim=spec.node_dim, edge_dim=spec.edge_dim)
     (pred,) = predict(ckpt, [sample])
@@ -164,15 +157,15 @@ def _cached_checkpoint(path: str, task: str, device: str) -> Any:
     return load_checkpoint(Path(path), task=task, device=device)
 
 
-def _validated(model: type[BaseModel], kwargs: dict[str, Any]) -> Any:
-    if isinstance(kwargs.get("graph"), Graph):
-        kwargs = {**kwargs, "graph": kwargs["graph"].model_dump()}
-    try:
-        return model(**kwargs)
-    except ValidationError as e:
-        parts = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()[:3]]
-        raise GraphValidationError(f"invalid {model.__name__}: " + "; ".join(parts)) from e
+def _graph_as_json(args: ToolArgs | dict[str, Any]) -> ToolArgs | dict[str, Any]:
+    """``args`` with a :class:`Graph` given by a Python caller as its JSON form, which the model holds."""
+    if isinstance(args, dict) and isinstance(args.get("graph"), Graph):
+        return {**args, "graph": args["graph"].model_dump()}
+    return args
 
 
-cgs_solve.args_schema = CgsSolveArgs  # type: ignore[attr-defined]
-cgs_predict.args_schema = CgsPredictArgs  # type: ignore[attr-defined]
+TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec.from_function(cgs_solve, CgsSolveArgs),
+    ToolSpec.from_function(cgs_predict, CgsPredictArgs),
+)
+"""The CGS tools, for hosts that load the ``graphsolvers.tools`` entry points."""

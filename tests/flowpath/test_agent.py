@@ -236,8 +236,8 @@ def test_bench_times_questions_apart_from_embedding_their_charts(feb_dev: Path, 
 
 
 def test_out_of_fold_counts_score_each_chart_with_its_own_fold(chart: Graph) -> None:
-    from flowpath.agent.train import Example, out_of_fold_counts
     from flowpath.bench.dataset import BenchItem
+    from flowpath.bench.train import Example, out_of_fold_counts
 
     def example(key: str, gold: list[str]) -> Example:
         item = BenchItem(id=key, key=key, mermaid="", q="q", a1="a", type="fact_retrieval", attribution=gold,
@@ -432,8 +432,8 @@ def test_bench_attributes_the_chosen_paraphrase(tmp_path: Path) -> None:
 
 
 def test_build_examples_adds_one_example_per_paraphrase(tmp_path: Path) -> None:
-    from flowpath.agent.train import build_examples
     from flowpath.bench.dataset import load_items
+    from flowpath.bench.train import build_examples
 
     _tiny_bench(tmp_path, paraphrases=True)
     items = load_items(tmp_path)[:2]

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from flowpath.bench.gold import is_degenerate, load_gold_boxes, svg_node_boxes
+from flowpath.bench.gold import is_degenerate, load_gold_boxes
 from flowpath.bench.parse_eval import (
     ArrowQuestion,
     ChartScore,
@@ -24,6 +24,7 @@ from flowpath.bench.parse_eval import (
     word_f1,
 )
 from flowpath.errors import DataError
+from flowpath.synth.svg import svg_node_boxes
 from flowpath.vision import parse_image
 from graphsolvers.graph import Edge, Graph, Node
 

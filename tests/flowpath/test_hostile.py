@@ -296,7 +296,7 @@ def test_a_failed_parse_leaves_no_new_overlay_folder_and_names_the_users_path(tm
     def check_output(path, **kwargs):
         return Path(path)
 
-    monkeypatch.setattr("flowpath.cli.check_output", check_output)
+    monkeypatch.setattr("flowpath.cli.parse.check_output", check_output)
     argv = ["-q", "parse", str(tmp_path / "x.png"), "--overlay", str(tmp_path / "new" / "ov")]
     assert main([*argv, "--jsonl", str(tmp_path / "out.jsonl")]) == 2
     err = capsys.readouterr().err

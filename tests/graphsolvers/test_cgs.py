@@ -187,19 +187,19 @@ def test_cgs_solve_tool() -> None:
         nodes=[Node(id="a", attrs={"bias": 1.0}), Node(id="b", attrs={"bias": 0.0}), Node(id="c", attrs={"bias": 2.0})],
         edges=[Edge(source="a", target="b"), Edge(source="b", target="c"), Edge(source="c", target="a")],
     )
-    out = cgs_solve(graph=g.to_json(), gamma=0.5)
+    out = cgs_solve({"graph": g.to_json(), "gamma": 0.5})
     expected = np.linalg.solve(np.eye(3) - 0.5 * np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0]]), [1.0, 0.0, 2.0])
     np.testing.assert_allclose([out["values"][k] for k in "abc"], expected, atol=1e-7)
     assert out["converged"] and json.loads(json.dumps(out)) == out
     assert "gamma" in CgsSolveArgs.model_json_schema()["properties"]
     with pytest.raises(GraphValidationError, match="gamma"):
-        cgs_solve(graph=g.to_json(), gamma=1.5)
+        cgs_solve({"graph": g.to_json(), "gamma": 1.5})
 
 
 @pytest.mark.slow
 def test_cgs_predict_tool(tiny_checkpoints: dict[str, Path]) -> None:
     g = generate_gvi(1, seed=8)[0].to_graph()
-    out = cgs_predict(graph=g.model_dump(), task="gvi", checkpoint=str(tiny_checkpoints["gvi"]))
+    out = cgs_predict({"graph": g.model_dump(), "task": "gvi", "checkpoint": str(tiny_checkpoints["gvi"])})
     assert set(out["predictions"]) == set(g.node_ids) and set(out["policy"]) == set(g.node_ids)
     assert out["model"] == "cgs" and json.loads(json.dumps(out)) == out
     assert set(CgsPredictArgs.model_json_schema()["required"]) == {"graph", "task"}
@@ -243,16 +243,18 @@ def test_bad_graphs_get_typed_errors(
     tiny_checkpoints: dict[str, Path], name: str, graph: Graph, error: type, match: str
 ) -> None:
     with pytest.raises(error, match=match):
-        cgs_predict(graph=graph.model_dump(), task="porous", checkpoint=str(tiny_checkpoints["porous"]))
+        cgs_predict({"graph": graph.model_dump(), "task": "porous", "checkpoint": str(tiny_checkpoints["porous"])})
 
 
 @pytest.mark.slow
 def test_checkpoint_for_another_task(tiny_checkpoints: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="trained for task 'gvi', not 'porous'"):
-        cgs_predict(graph=_porous_graph().model_dump(), task="porous", checkpoint=str(tiny_checkpoints["gvi"]))
+        cgs_predict(
+            {"graph": _porous_graph().model_dump(), "task": "porous", "checkpoint": str(tiny_checkpoints["gvi"])}
+        )
     gvi_graph = generate_gvi(1, seed=1)[0].to_graph()
     with pytest.raises(GraphValidationError, match="marked as task 'gvi'"):
-        cgs_predict(graph=gvi_graph.model_dump(), task="porous", checkpoint=str(tiny_checkpoints["porous"]))
+        cgs_predict({"graph": gvi_graph.model_dump(), "task": "porous", "checkpoint": str(tiny_checkpoints["porous"])})
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):

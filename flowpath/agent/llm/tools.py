@@ -1,15 +1,13 @@
-"""Graph tools for a chat model: the :mod:`graphsolvers.queries` functions bound to one graph.
+"""Graph tools for a chat model: the graph tools of :mod:`graphsolvers.query_tools` bound to one graph.
 
-Each tool is a LangChain ``StructuredTool`` built from the query function's own signature (the
-graph argument removed), so names, argument types and descriptions are never written twice. A
-call goes through :class:`~flowpath.agent.planner.Toolbox`, so it lands in the trace.
+They are the tool library's graph tools (the same names, argument models and descriptions, generated from the
+:mod:`graphsolvers.queries` signatures and docstrings) with the ``graph`` argument already bound, as LangChain
+``StructuredTool`` objects. A call goes through :class:`~flowpath.agent.planner.Toolbox`, so it lands in the
+trace.
 """
 
 from __future__ import annotations
 
-import inspect
-import typing
-from collections.abc import Callable
 from typing import Any
 
 from langchain_core.tools import StructuredTool
@@ -17,8 +15,9 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
 
 from flowpath.agent.planner import Toolbox
-from graphsolvers import queries
 from graphsolvers.graph import Graph
+from graphsolvers.query_tools import QUERIES, bound_args_model
+from graphsolvers.toolspec import tool_description
 
 __all__ = [
     "FINAL_ANSWER",
@@ -30,24 +29,7 @@ __all__ = [
     "tool_listing",
 ]
 
-TOOL_NAMES: tuple[str, ...] = (
-    "get_statement",
-    "neighbours",
-    "in_degree",
-    "out_degree",
-    "max_in_degree",
-    "max_out_degree",
-    "ancestors",
-    "descendants",
-    "bfs",
-    "dfs",
-    "shortest_path",
-    "paths_between",
-    "start_nodes",
-    "end_nodes",
-    "decision_branches",
-    "loops",
-)
+TOOL_NAMES: tuple[str, ...] = tuple(q.query.__name__ for q in QUERIES)
 """The query functions offered to the model, in the order the prompt lists them."""
 
 FINAL_ANSWER = "final_answer"
@@ -58,22 +40,6 @@ class FinalAnswer(BaseModel):
 
     nodes: list[str] = Field(description="ids of the chart nodes that ground the answer (may be empty)")
     reason: str = Field(default="", description="one sentence on why these nodes")
-
-
-def _bound(fn: Callable[..., Any], toolbox: Toolbox) -> Callable[..., Any]:
-    """``fn`` with its first (graph) parameter bound to ``toolbox.graph``, keeping its signature and docs."""
-    sig = inspect.signature(fn)
-    hints = typing.get_type_hints(fn)
-    params = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in list(sig.parameters.values())[1:]]
-
-    def tool_fn(**kwargs: Any) -> Any:
-        return toolbox.call(fn.__name__, **kwargs)
-
-    tool_fn.__name__ = fn.__name__
-    tool_fn.__doc__ = fn.__doc__
-    tool_fn.__signature__ = sig.replace(parameters=params, return_annotation=inspect.Signature.empty)  # type: ignore[attr-defined]
-    tool_fn.__annotations__ = {p.name: p.annotation for p in params}
-    return tool_fn
 
 
 def _final_answer(nodes: list[str], reason: str = "") -> dict[str, Any]:
@@ -94,10 +60,18 @@ def graph_tools(toolbox: Toolbox) -> dict[str, StructuredTool]:
     ('neighbours', {'node_id': 'A', 'direction': 'out'})
     """
     tools = {}
-    for name in TOOL_NAMES:
-        fn = getattr(queries, name)
-        doc = (fn.__doc__ or name).strip().splitlines()[0].replace("``", "")
-        tools[name] = StructuredTool.from_function(_bound(fn, toolbox), name=name, description=doc)
+    for q in QUERIES:
+        name = q.query.__name__
+
+        def call(_name: str = name, **kwargs: Any) -> Any:
+            return toolbox.call(_name, **kwargs)
+
+        tools[name] = StructuredTool.from_function(
+            call,
+            name=name,
+            description=" ".join(tool_description(q.query).split()),
+            args_schema=bound_args_model(q.query),
+        )
     tools[FINAL_ANSWER] = StructuredTool.from_function(
         _final_answer,
         name=FINAL_ANSWER,
@@ -120,8 +94,8 @@ def tool_listing(tools: dict[str, StructuredTool]) -> str:
     >>> from graphsolvers.mermaid import parse_mermaid
     >>> listing = tool_listing(graph_tools(Toolbox(parse_mermaid('flowchart TD\\n  A --> B'))))
     >>> listing.splitlines()[1]
-    'neighbours(node_id: string, direction: out|in|both = out) - Successors ("out"), predecessors ("in") or both, \
-in edge order, without repeats.'
+    "neighbours(node_id: string, direction: out|in|both = out) - The nodes directly after (direction 'out'), before \
+('in') or around ('both') a node, in edge order, without repeats."
     """
     lines = []
     for name, tool in tools.items():

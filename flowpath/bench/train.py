@@ -1,4 +1,4 @@
-"""Training and chart-split cross-validation of the node scorer (``flowpath train-scorer``)."""
+"""Training and chart-split cross-validation of the learned policy's node scorer (``flowpath train-scorer``)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,24 @@ import numpy as np
 
 from flowpath.agent.embed import Embedder
 from flowpath.agent.features import node_features
+from flowpath.agent.graphnet import EPOCHS, NETS
 from flowpath.agent.grounding import ground
 from flowpath.agent.planner import Toolbox, structural_selection
-from flowpath.agent.scorer import NodeScorer, fit_scorer
-from flowpath.bench.dataset import BenchItem
+from flowpath.agent.scorer import ITERATIONS, NodeScorer, fit_scorer
+from flowpath.bench.dataset import ANSWER_FIELDS, BenchItem
 from flowpath.bench.scoring import Counts
 from graphsolvers.graph import Graph
 from graphsolvers.mermaid import parse_mermaid
 
-__all__ = ["Example", "build_examples", "chart_folds", "out_of_fold_counts", "out_of_fold_scorers"]
+__all__ = [
+    "Example",
+    "TrainedScorer",
+    "build_examples",
+    "chart_folds",
+    "out_of_fold_counts",
+    "out_of_fold_scorers",
+    "train_scorer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -118,3 +127,51 @@ def out_of_fold_counts(examples: list[Example], fold_of: dict[str, int], scorers
         outside = len(set(e.item.attribution) - set(e.graph.node_ids))
         counts.add(int((pred & gold).sum()), int((pred & ~gold).sum()), int((~pred & gold).sum()) + outside)
     return counts
+
+
+@dataclass
+class TrainedScorer:
+    """A scorer trained on every example, with its chart-split cross-validated figures on the first answers."""
+
+    scorer: NodeScorer
+    counts: Counts
+    """Out-of-fold counts of the scorer alone (before path joining) on the content questions' answer a1."""
+    n_questions: int
+    n_charts: int
+    n_examples: int
+    """Examples trained on: every content question once with each of its reference answers."""
+
+
+def train_scorer(
+    items: list[BenchItem],
+    *,
+    embedder: Embedder,
+    folds: int = 5,
+    seed: int = 0,
+    iterations: int = ITERATIONS,
+    epochs: int = EPOCHS,
+    nets: int = NETS,
+    progress: Callable[[Iterable[BenchItem]], Iterable[BenchItem]] = lambda it: it,
+) -> TrainedScorer:
+    """Cross-validate the node scorer by chart on ``items`` (``folds`` folds), then train it on all of them.
+
+    Examples
+    --------
+    >>> trained = train_scorer(load_items(data_dir(None)), embedder=get_embedder())  # doctest: +SKIP
+    >>> round(trained.counts.f1, 3)  # doctest: +SKIP
+    0.81
+    """
+    examples = build_examples(items, embedder=embedder, answers=ANSWER_FIELDS, progress=progress)
+    fit = {"iterations": iterations, "epochs": epochs, "nets": nets}
+    fold_of, scorers = out_of_fold_scorers(examples, folds=folds, seed=seed, **fit)
+    first = [e for e in examples if e.answer == "a1"]
+    counts = out_of_fold_counts(first, fold_of, scorers)
+    final = fit_scorer(
+        [e.features for e in examples],
+        [e.labels for e in examples],
+        [e.graph for e in examples],
+        seed=seed,
+        trained_on=sorted(fold_of),
+        **fit,
+    )
+    return TrainedScorer(final, counts, len(first), len(fold_of), len(examples))

@@ -1,0 +1,5 @@
+import sys
+
+from flowpath.cli import main
+
+sys.exit(main())
