@@ -17,10 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from connectome.communities import fit_weighted_sbm, leiden_communities, nmi, planted_partition_graph
+from connectome.leiden import leiden_communities
+from connectome.metrics import nmi
 from connectome.ntf import _init_factors, ntf_hals, relative_error
+from connectome.sbm import fit_weighted_sbm
+from connectome.synthetic import planted_partition_graph, synthetic_tensor
 
-__all__ = ["bench_ntf", "bench_planted", "bench_sbm", "format_table", "peak_rss_mb", "synthetic_tensor"]
+__all__ = ["bench_ntf", "bench_planted", "bench_sbm", "format_table", "peak_rss_mb"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,24 +31,6 @@ logger = logging.getLogger(__name__)
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, MiB (Linux ``ru_maxrss``)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def synthetic_tensor(n_neurons: int, n_windows: int, n_animals: int, *, rank: int, seed: int = 0) -> np.ndarray:
-    """A non-negative float32 tensor [pairs, windows, animals] of sparse rank-``rank`` structure plus 10% noise.
-
-    Examples
-    --------
-    >>> synthetic_tensor(10, 6, 2, rank=2).shape
-    (45, 6, 2)
-    """
-    rng = np.random.default_rng(seed)
-    n_pairs = n_neurons * (n_neurons - 1) // 2
-    a = rng.random((n_pairs, rank), dtype=np.float32) ** 4
-    b = rng.random((n_windows, rank), dtype=np.float32) ** 2
-    c = rng.random((n_animals, rank), dtype=np.float32)
-    x = np.einsum("ir,jr,kr->ijk", a, b, c)
-    x += 0.1 * x.std() * rng.random(x.shape, dtype=np.float32)
-    return x
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:

@@ -20,8 +20,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from connectome.affinity import AffinityTensor, affinity_tensor
-from connectome.communities import METHODS, component_graph, detect_communities
+from connectome.communities import METHODS, detect_communities
 from connectome.errors import FactorizationError, OutputExistsError, ParameterError, UnknownNeuronError
+from connectome.graphs import component_graph
 from connectome.io import Recordings
 from connectome.ntf import NTFResult, RankSelection, ntf_restarts, plot_rank_selection, rank_selection, resolve_device
 from graphsolvers.graph import Graph

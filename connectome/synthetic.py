@@ -15,8 +15,15 @@ import numpy as np
 
 from connectome.errors import ParameterError
 from connectome.io import Recordings
+from graphsolvers.graph import Edge, Graph, Node
 
-__all__ = ["PlantedTruth", "calcium_kernel", "planted_dynamic_recordings"]
+__all__ = [
+    "PlantedTruth",
+    "calcium_kernel",
+    "planted_dynamic_recordings",
+    "planted_partition_graph",
+    "synthetic_tensor",
+]
 
 
 @dataclass
@@ -134,3 +141,100 @@ def planted_dynamic_recordings(
         animal_loadings=loadings,
     )
     return Recordings(traces=traces, neurons=neurons, fps=fps), truth
+
+
+# ---------------------------------------------------------------------------------------------- graphs, tensors
+def _power_law_ints(rng: np.random.Generator, n: int, exponent: float, lo: int, hi: int) -> np.ndarray:
+    u = rng.random(n)
+    a = 1.0 - exponent
+    vals = (lo**a + u * (hi**a - lo**a)) ** (1.0 / a)
+    return np.floor(vals).astype(int)
+
+
+def planted_partition_graph(
+    n_nodes: int,
+    *,
+    mu: float,
+    seed: int = 0,
+    average_degree: float = 12.0,
+    max_degree: int | None = None,
+    min_community: int = 10,
+    max_community: int | None = None,
+    degree_exponent: float = 2.5,
+    size_exponent: float = 1.5,
+    weight_sigma: float = 0.5,
+) -> tuple[Graph, dict[str, int]]:
+    """An LFR-style weighted planted-partition graph and its planted communities.
+
+    Community sizes and expected degrees follow power laws (exponents ``size_exponent``, ``degree_exponent``).
+    Each node sends an expected fraction ``mu`` of its edges outside its community (degree-corrected, Chung–Lu
+    within and between communities). Every edge weight is log-normal (``weight_sigma``) with the same mean
+    inside and outside, so the expected fraction of each node's *strength* leaving its community is also
+    ``mu`` (LFR's ``mu_w = mu_t``) and the weights follow none of the detectors' model assumptions.
+
+    Examples
+    --------
+    >>> g, truth = planted_partition_graph(100, mu=0.3, seed=0)
+    >>> len(g.nodes), len(set(truth.values())) > 1, g.directed
+    (100, True, False)
+    """
+    if not 0.0 <= mu <= 1.0:
+        raise ParameterError(f"mixing mu must lie in [0, 1], got {mu}")
+    if n_nodes < 2 * min_community:
+        raise ParameterError(f"{n_nodes} nodes cannot hold two communities of at least {min_community}")
+    rng = np.random.default_rng(seed)
+    max_community = max_community or max(min_community, n_nodes // 4)
+    sizes: list[int] = []
+    while sum(sizes) < n_nodes:
+        sizes.append(int(_power_law_ints(rng, 1, size_exponent, min_community, max_community + 1)[0]))
+    excess = sum(sizes) - n_nodes
+    sizes[-1] -= excess
+    if sizes[-1] < min_community:
+        extra = sizes.pop()
+        for i in range(extra):
+            sizes[i % len(sizes)] += 1
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    rng.shuffle(labels)
+    max_degree = max_degree or max(int(average_degree * 3), 4)
+    kmin = max(2, int(average_degree / 2))
+    deg = _power_law_ints(rng, n_nodes, degree_exponent, kmin, max_degree + 1).astype(float)
+    deg *= average_degree / deg.mean()
+    iu, ju = np.triu_indices(n_nodes, k=1)
+    same = labels[iu] == labels[ju]
+    comm_total = np.bincount(labels, weights=deg)
+    total = deg.sum()
+    p_in = (1.0 - mu) * deg[iu] * deg[ju] / comm_total[labels[iu]]
+    outside_i, outside_j = total - comm_total[labels[iu]], total - comm_total[labels[ju]]
+    # symmetric; gives node i about mu * k_i edges outside its community
+    p_out = mu * deg[iu] * deg[ju] / np.sqrt(np.maximum(outside_i * outside_j, 1e-9))
+    p = np.clip(np.where(same, p_in, p_out), 0.0, 1.0)
+    take = rng.random(len(p)) < p
+    w = rng.lognormal(mean=-(weight_sigma**2) / 2.0, sigma=weight_sigma, size=int(take.sum()))
+    ids = [f"n{i}" for i in range(n_nodes)]
+    graph = Graph(
+        nodes=[Node(id=i, kind="node") for i in ids],
+        edges=[
+            Edge(source=ids[a], target=ids[b], weight=float(x)) for a, b, x in zip(iu[take], ju[take], w, strict=True)
+        ],
+        directed=False,
+        attrs={"mu": mu, "seed": seed},
+    )
+    return graph, dict(zip(ids, labels.tolist(), strict=True))
+
+
+def synthetic_tensor(n_neurons: int, n_windows: int, n_animals: int, *, rank: int, seed: int = 0) -> np.ndarray:
+    """A non-negative float32 tensor [pairs, windows, animals] of sparse rank-``rank`` structure plus 10% noise.
+
+    Examples
+    --------
+    >>> synthetic_tensor(10, 6, 2, rank=2).shape
+    (45, 6, 2)
+    """
+    rng = np.random.default_rng(seed)
+    n_pairs = n_neurons * (n_neurons - 1) // 2
+    a = rng.random((n_pairs, rank), dtype=np.float32) ** 4
+    b = rng.random((n_windows, rank), dtype=np.float32) ** 2
+    c = rng.random((n_animals, rank), dtype=np.float32)
+    x = np.einsum("ir,jr,kr->ijk", a, b, c)
+    x += 0.1 * x.std() * rng.random(x.shape, dtype=np.float32)
+    return x

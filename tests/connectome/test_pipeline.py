@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from connectome.communities import nmi
 from connectome.errors import FactorizationError, OutputExistsError, ParameterError, UnknownNeuronError
+from connectome.metrics import nmi
 from connectome.pipeline import DynamicConnectome, community_of, run_pipeline, write_outputs
 
 
