@@ -19,12 +19,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from connectome.affinity import AffinityTensor, affinity_tensor
+from connectome.affinity import AffinityTensor, affinity_tensor, component_correlation, rectified
 from connectome.communities import METHODS, detect_communities
 from connectome.errors import FactorizationError, OutputExistsError, ParameterError, UnknownNeuronError
 from connectome.graphs import component_graph
 from connectome.io import Recordings
-from connectome.ntf import NTFResult, RankSelection, ntf_restarts, plot_rank_selection, rank_selection, resolve_device
+from connectome.metrics import best_homolog_component
+from connectome.ntf import NTFResult, RankSelection, ntf_restarts, plot_rank_selection, resolve_device
+from connectome.timecourses import time_course_selection, window_similarity
 from graphsolvers.graph import Graph
 
 __all__ = [
@@ -84,7 +86,7 @@ def run_pipeline(
     window_s: float = 30.0,
     stride_s: float = 10.0,
     rank: int | Literal["auto"] = "auto",
-    method: str = "sbm",
+    method: str = "leiden",
     seed: int = 0,
     device: str | None = None,
     n_restarts: int = 3,
@@ -95,7 +97,15 @@ def run_pipeline(
     sigma_s: float = 1.0,
     progress: Progress | None = None,
 ) -> PipelineRun:
-    """Run affinities → NTF → communities on ``rec``.
+    """Run affinities → time courses → NTF → communities on ``rec``.
+
+    1. Signed and clipped window affinities (:func:`connectome.affinity.affinity_tensor`).
+    2. Time courses: symmetric NMF of the cross-animal window similarity of the signed affinities, rank by
+       restart stability (:mod:`connectome.timecourses`) — finds components too weak for a plain NTF.
+    3. NTF of the clipped tensor with those time courses fixed: pair and animal loadings
+       (:func:`connectome.ntf.ntf_hals` with ``fixed_time``).
+    4. Per component, the signed co-change of every pair weighted by its time course and animal loadings
+       (:func:`connectome.affinity.component_correlation`) → kNN graph → communities.
 
     Parameters
     ----------
@@ -104,9 +114,11 @@ def run_pipeline(
     window_s, stride_s, sigma_s : float
         Sliding window, step and derivative smoothing, seconds (:func:`connectome.affinity.affinity_tensor`).
     rank : int or "auto"
-        Number of components; ``"auto"`` sweeps ``ranks`` (default 1..min(8, windows)) and takes
-        :func:`connectome.ntf.choose_rank`.
-    method : {"sbm", "leiden"}
+        Number of components; ``"auto"`` sweeps ``ranks`` (default 1..min(8, windows)) and keeps the largest
+        rank whose time courses are stable across restarts (:func:`connectome.timecourses.time_course_selection`).
+    method : {"leiden", "sbm"}
+        Community detection on each component graph (default Leiden: the SBM's description length merges
+        small weak groups in small graphs into one block, ``connectome bench planted``).
     seed, device, n_restarts, max_iter, tol
         NTF options (:func:`connectome.ntf.ntf_hals`); the best of ``n_restarts`` fits is kept.
     knn : int
@@ -136,7 +148,8 @@ def run_pipeline(
     resolve_device(device)
     if progress:
         progress("affinity", 0, 1)
-    tensor = affinity_tensor(rec, window_s=window_s, stride_s=stride_s, sigma_s=sigma_s)
+    signed = affinity_tensor(rec, window_s=window_s, stride_s=stride_s, sigma_s=sigma_s, signed=True)
+    tensor = rectified(signed)
     if progress:
         progress("affinity", 1, 1)
     n_windows = tensor.shape[1]
@@ -145,52 +158,43 @@ def run_pipeline(
             f"only {n_windows} windows for rank {rank}; need at least as many windows as components "
             "(shorten the stride or lower the rank)"
         )
-    options: dict[str, Any] = {"max_iter": max_iter, "tol": tol, "device": device}
-    selection = None
-    if rank == "auto":
-        candidates = [r for r in (ranks or range(1, 9)) if r <= n_windows]
-        if not candidates:
-            raise FactorizationError(f"no candidate rank fits the {n_windows} windows")
-        total = len(candidates) * max(n_restarts, 2)
-        done = [0]
+    candidates = [r for r in (ranks or range(1, 9)) if r <= n_windows] if rank == "auto" else [int(rank)]
+    if not candidates:
+        raise FactorizationError(f"no candidate rank fits the {n_windows} windows")
+    total = len(candidates) + n_restarts
+    done = [0]
 
-        def tick(_rank: int, _fit: NTFResult) -> None:
-            done[0] += 1
-            if progress:
-                progress("ntf", done[0], total)
+    def tick(*_: object) -> None:
+        done[0] += 1
+        if progress:
+            progress("ntf", done[0], total)
 
-        selection = rank_selection(
-            tensor.values,
-            ranks=candidates,
-            n_restarts=max(n_restarts, 2),
-            mask=tensor.mask,
-            seed=seed,
-            progress=tick,
-            **options,
-        )
-        fit = selection.best_fits[selection.ranks.index(selection.chosen)]
-    else:
-        done = [0]
-
-        def tick_fit(_fit: NTFResult) -> None:
-            done[0] += 1
-            if progress:
-                progress("ntf", done[0], n_restarts)
-
-        fit = ntf_restarts(
-            tensor.values,
-            rank=int(rank),
-            n_restarts=n_restarts,
-            mask=tensor.mask,
-            seed=seed,
-            progress=tick_fit,
-            **options,
-        )[0]
+    courses = time_course_selection(
+        window_similarity(signed), ranks=candidates, n_restarts=max(n_restarts, 2), seed=seed, progress=tick
+    )
+    selection = courses.selection
+    fit = ntf_restarts(
+        tensor.values,
+        rank=courses.courses.shape[1],
+        n_restarts=n_restarts,
+        mask=tensor.mask,
+        seed=seed,
+        progress=tick,
+        fixed_time=courses.courses,
+        max_iter=max_iter,
+        tol=tol,
+        device=device,
+    )[0]
     components = []
-    pair_f, time_f, animal_f = fit.factors
+    _, time_f, animal_f = fit.factors
     for r in range(fit.rank):
+        co_change = component_correlation(rec, tensor, time_f[:, r], animal_f[:, r])
         graph = component_graph(
-            pair_f[:, r], tensor.pairs, tensor.neurons, knn=knn, attrs={"component": r, "method": method}
+            np.clip(co_change[tensor.pairs[:, 0], tensor.pairs[:, 1]], 0.0, None),
+            tensor.pairs,
+            tensor.neurons,
+            knn=knn,
+            attrs={"component": r, "method": method},
         )
         communities = detect_communities(graph, method=method, seed=seed)
         components.append(
@@ -227,6 +231,14 @@ def run_pipeline(
     }
     if selection is not None:
         params["rank_selection"] = selection.to_dict()  # type: ignore[assignment]
+    best, shares = best_homolog_component([c.communities for c in components])
+    if any(s.pairs for s in shares):  # named left/right neurons (XL/XR): real recordings
+        params["homolog_share"] = {
+            "pairs": shares[0].pairs,
+            "share": [round(s.share, 4) for s in shares],
+            "chance": [round(s.chance, 4) for s in shares],
+            "best_component": best,
+        }
     result = DynamicConnectome(windows_s=[float(t) for t in tensor.windows_s], components=components, params=params)
     return PipelineRun(result=result, tensor=tensor, fit=fit, selection=selection)
 

@@ -23,6 +23,7 @@ __all__ = [
     "planted_dynamic_recordings",
     "planted_partition_graph",
     "synthetic_tensor",
+    "weak_dynamic_recordings",
 ]
 
 
@@ -60,6 +61,23 @@ def calcium_kernel(fps: float, *, rise_s: float = 0.3, decay_s: float = 2.0) -> 
 def _events(rng: np.random.Generator, n_frames: int, rate_per_frame: float, kernel: np.ndarray) -> np.ndarray:
     spikes = (rng.random(n_frames) < rate_per_frame) * rng.uniform(0.5, 1.5, n_frames)
     return np.convolve(spikes, kernel)[:n_frames]
+
+
+def _drop_neurons(traces: np.ndarray, missing_fraction: float, rng: np.random.Generator) -> None:
+    """Set a random ``missing_fraction`` of neurons to NaN in each animal (each stays recorded in one)."""
+    n_animals, n_neurons = traces.shape[:2]
+    n_missing = round(missing_fraction * n_neurons)
+    if n_missing and n_animals > 1:
+        missing = np.zeros((n_animals, n_neurons), dtype=bool)
+        for a in range(n_animals):
+            missing[a, rng.choice(n_neurons, size=n_missing, replace=False)] = True
+        missing[0, missing.all(axis=0)] = False  # every neuron stays recorded somewhere
+        traces[missing] = np.nan
+
+
+def _check_missing(missing_fraction: float) -> None:
+    if not 0.0 <= missing_fraction < 1.0:
+        raise ParameterError(f"missing_fraction must lie in [0, 1), got {missing_fraction}")
 
 
 def planted_dynamic_recordings(
@@ -102,8 +120,7 @@ def planted_dynamic_recordings(
     """
     if n_neurons < 2 * groups_per_epoch or groups_per_epoch < 1:
         raise ParameterError(f"{n_neurons} neurons cannot form {groups_per_epoch} groups of at least 2")
-    if not 0.0 <= missing_fraction < 1.0:
-        raise ParameterError(f"missing_fraction must lie in [0, 1), got {missing_fraction}")
+    _check_missing(missing_fraction)
     rng = np.random.default_rng(seed)
     kernel = calcium_kernel(fps)
     frames_per_epoch = round(epoch_s * fps)
@@ -128,17 +145,114 @@ def planted_dynamic_recordings(
         for i in range(n_neurons):
             traces[a, i] += _events(rng, n_frames, background_rate_hz / fps, kernel)
         traces[a] += noise * rng.normal(size=(n_neurons, n_frames))
-    n_missing = round(missing_fraction * n_neurons)
-    if n_missing and n_animals > 1:
-        missing = np.zeros((n_animals, n_neurons), dtype=bool)
-        for a in range(n_animals):
-            missing[a, rng.choice(n_neurons, size=n_missing, replace=False)] = True
-        missing[0, missing.all(axis=0)] = False  # every neuron stays recorded somewhere
-        traces[missing] = np.nan
+    _drop_neurons(traces, missing_fraction, rng)
     truth = PlantedTruth(
         epochs=[(e * epoch_s, (e + 1) * epoch_s) for e in range(n_epochs)],
         partitions=[dict(zip(neurons, p.tolist(), strict=True)) for p in partitions],
         animal_loadings=loadings,
+    )
+    return Recordings(traces=traces, neurons=neurons, fps=fps), truth
+
+
+def weak_dynamic_recordings(
+    *,
+    n_neurons: int = 80,
+    n_animals: int = 6,
+    n_epochs: int = 3,
+    groups_per_epoch: int = 3,
+    background_fraction: float = 0.7,
+    within_corr: float = 0.1,
+    epoch_s: float = 300.0,
+    fps: float = 2.0,
+    event_rate_hz: float = 0.15,
+    noise: float = 0.3,
+    missing_fraction: float = 0.15,
+    sigma_s: float = 1.0,
+    seed: int = 0,
+) -> tuple[Recordings, PlantedTruth]:
+    """Low-SNR planted dynamic communities: weak shared drive, most neurons in no community.
+
+    Every neuron has private calcium events over the whole recording and Gaussian noise. In each epoch a
+    fresh random ``1 − background_fraction`` of the neurons form ``groups_per_epoch`` groups; a group's
+    members add one shared calcium drive, active in that epoch only, scaled per neuron so that the
+    expected correlation of two members' smoothed derivatives (:func:`connectome.affinity.smoothed_derivative`,
+    width ``sigma_s``) inside the epoch is ``within_corr``; neurons of different groups, and background
+    neurons (planted label ``-1``), share nothing. A fraction of neurons is missing in each animal.
+
+    Parameters
+    ----------
+    n_neurons, n_animals, n_epochs, groups_per_epoch : int
+    background_fraction : float
+        Fraction of neurons in no community in each epoch, in [0, 1).
+    within_corr : float
+        Target derivative correlation of two members of a group in its epoch, in [0, 1) (the SNR knob).
+    epoch_s, fps : float
+    event_rate_hz : float
+        Rate of both the private and the shared calcium events.
+    noise : float
+        Standard deviation of the additive Gaussian noise relative to a unit event.
+    missing_fraction : float
+    sigma_s : float
+        Smoothing of the derivative the correlation is calibrated for (the pipeline's default).
+    seed : int
+
+    Raises
+    ------
+    ParameterError
+        Fractions out of range, or too few community neurons for two per group.
+
+    Examples
+    --------
+    >>> rec, truth = weak_dynamic_recordings(n_neurons=20, n_animals=2, n_epochs=2, epoch_s=60.0, seed=0)
+    >>> rec.traces.shape, sum(g >= 0 for g in truth.partitions[0].values())
+    ((2, 20, 240), 6)
+    """
+    from connectome.affinity import smoothed_derivative
+
+    if not 0.0 <= background_fraction < 1.0:
+        raise ParameterError(f"background_fraction must lie in [0, 1), got {background_fraction}")
+    if not 0.0 <= within_corr < 1.0:
+        raise ParameterError(f"within_corr must lie in [0, 1), got {within_corr}")
+    _check_missing(missing_fraction)
+    n_members = round((1.0 - background_fraction) * n_neurons)
+    if groups_per_epoch < 1 or n_members < 2 * groups_per_epoch:
+        raise ParameterError(
+            f"{n_members} community neurons ({n_neurons} x {1 - background_fraction:g}) cannot form "
+            f"{groups_per_epoch} groups of at least 2"
+        )
+    rng = np.random.default_rng(seed)
+    kernel = calcium_kernel(fps)
+    frames = round(epoch_s * fps)
+    n_frames = frames * n_epochs
+    neurons = [f"N{i:03d}" for i in range(n_neurons)]
+    partitions = []
+    for _ in range(n_epochs):
+        groups = np.full(n_neurons, -1)
+        groups[rng.choice(n_neurons, size=n_members, replace=False)] = np.arange(n_members) % groups_per_epoch
+        partitions.append(groups)
+    traces = np.stack(
+        [
+            np.stack([_events(rng, n_frames, event_rate_hz / fps, kernel) for _ in range(n_neurons)])
+            + noise * rng.normal(size=(n_neurons, n_frames))
+            for _ in range(n_animals)
+        ]
+    )
+    private_var = smoothed_derivative(traces, fps, sigma_s=sigma_s).var(axis=-1)  # [animals, neurons]
+    for a in range(n_animals):
+        for e, groups in enumerate(partitions):
+            lo, hi = e * frames, (e + 1) * frames
+            for g in range(groups_per_epoch):
+                drive = _events(rng, hi - lo, event_rate_hz / fps, kernel)
+                drive_var = smoothed_derivative(drive, fps, sigma_s=sigma_s).var()
+                members = np.flatnonzero(groups == g)
+                # member share of derivative variance = within_corr, so two members correlate by within_corr
+                gain = np.sqrt(within_corr / (1.0 - within_corr) * private_var[a, members] / max(drive_var, 1e-12))
+                traces[a, members, lo:hi] += gain[:, None] * drive[None, :]
+    _drop_neurons(traces, missing_fraction, rng)
+    truth = PlantedTruth(
+        epochs=[(e * epoch_s, (e + 1) * epoch_s) for e in range(n_epochs)],
+        partitions=[dict(zip(neurons, p.tolist(), strict=True)) for p in partitions],
+        animal_loadings=np.ones((n_epochs, n_animals)),
     )
     return Recordings(traces=traces, neurons=neurons, fps=fps), truth
 
