@@ -156,19 +156,19 @@ def planted_dynamic_recordings(
 
 def weak_dynamic_recordings(
     *,
+    within_corr: float = 0.1,
+    background_fraction: float = 0.7,
     n_neurons: int = 80,
     n_animals: int = 6,
     n_epochs: int = 3,
-    groups_per_epoch: int = 3,
-    background_fraction: float = 0.7,
-    within_corr: float = 0.1,
     epoch_s: float = 300.0,
+    groups_per_epoch: int = 3,
     fps: float = 2.0,
     event_rate_hz: float = 0.15,
     noise: float = 0.3,
+    seed: int = 0,
     missing_fraction: float = 0.15,
     sigma_s: float = 1.0,
-    seed: int = 0,
 ) -> tuple[Recordings, PlantedTruth]:
     """Low-SNR planted dynamic communities: weak shared drive, most neurons in no community.
 
@@ -181,11 +181,11 @@ def weak_dynamic_recordings(
 
     Parameters
     ----------
-    n_neurons, n_animals, n_epochs, groups_per_epoch : int
-    background_fraction : float
-        Fraction of neurons in no community in each epoch, in [0, 1).
     within_corr : float
         Target derivative correlation of two members of a group in its epoch, in [0, 1) (the SNR knob).
+    background_fraction : float
+        Fraction of neurons in no community in each epoch, in [0, 1).
+    n_neurons, n_animals, n_epochs, groups_per_epoch : int
     epoch_s, fps : float
     event_rate_hz : float
         Rate of both the private and the shared calcium events.
