@@ -50,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stride", type=_seconds, default=10.0, help="window step, seconds (default 10)")
     run.add_argument("--rank", type=_rank, default="auto", help="components, or 'auto' (default)")
     run.add_argument(
-        "--method", choices=["leiden", "sbm"], default="leiden", help="community detection (default leiden)"
+        "--method",
+        choices=["auto", "sbm", "leiden"],
+        default="auto",
+        help="community detection (default auto: sbm for strong components, leiden for weak ones)",
     )
     run.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
     run.add_argument("--device", default="cpu", help="torch device for the NTF (default cpu)")

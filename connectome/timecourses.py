@@ -106,10 +106,12 @@ def _course_similarity(first: np.ndarray, second: np.ndarray) -> float:
 
 @dataclass
 class TimeCourses:
-    """Time courses (windows × rank, unit columns), and the rank selection that chose them (None: rank given)."""
+    """Time courses (windows × rank, unit columns), the rank selection that chose them (None: rank given) and
+    the relative error of ``G⁺ ≈ H Hᵀ`` at that rank (small: the components dominate the window similarity)."""
 
     courses: np.ndarray
     selection: RankSelection | None
+    rel_error: float
 
 
 def time_course_selection(
@@ -154,4 +156,5 @@ def time_course_selection(
     selection = RankSelection(
         ranks=ranks, errors=errors, similarities=sims, best_fits=[], chosen=chosen, threshold=threshold
     )
-    return TimeCourses(courses=best[ranks.index(chosen)], selection=selection if len(ranks) > 1 else None)
+    k = ranks.index(chosen)
+    return TimeCourses(courses=best[k], selection=selection if len(ranks) > 1 else None, rel_error=float(errors[k][0]))

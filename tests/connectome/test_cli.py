@@ -14,6 +14,7 @@ def synth_file(tmp_path_factory, small_planted):
     return save_recordings(tmp_path_factory.mktemp("data") / "synth.npz", rec)
 
 
+@pytest.mark.slow
 def test_run_writes_result_and_figures(synth_file, tmp_path, capsys):
     out = tmp_path / "run"
     args = [str(synth_file), "--window", "10", "--stride", "5", "--rank", "2", "--method", "leiden", "--out", str(out)]

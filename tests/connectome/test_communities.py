@@ -12,6 +12,7 @@ from connectome.synthetic import planted_partition_graph
 from graphsolvers.graph import Edge, Graph
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("n", "mu"), [(90, 0.2), (150, 0.4)])
 def test_sbm_matches_or_beats_leiden_on_planted_partitions(n, mu):
     g, truth = planted_partition_graph(n, mu=mu, seed=3, average_degree=20, min_community=15, max_community=40)
@@ -21,6 +22,7 @@ def test_sbm_matches_or_beats_leiden_on_planted_partitions(n, mu):
     assert sbm > 0.8
 
 
+@pytest.mark.slow
 def test_sbm_chooses_the_number_of_blocks():
     g, truth = planted_partition_graph(120, mu=0.15, seed=1, average_degree=16, min_community=20, max_community=40)
     fit = fit_weighted_sbm(g, seed=0)
@@ -45,6 +47,7 @@ def test_sbm_finds_one_block_in_a_random_graph():
     assert fit_weighted_sbm(g, seed=0).n_blocks == 1
 
 
+@pytest.mark.slow
 def test_weight_scale_does_not_change_the_partition():
     g, _ = planted_partition_graph(80, mu=0.3, seed=2, average_degree=14, min_community=20, max_community=30)
     scaled = g.model_copy(update={"edges": [e.model_copy(update={"weight": e.weight * 1000}) for e in g.edges]})

@@ -107,6 +107,7 @@ def test_broken_recordings_are_one_typed_error(tmp_path, name):
     assert expect in str(e.value).replace(f"{tmp_path}/", "")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["truncated.npz", "fps_text.npz", "stimuli.npz", "covariates.h5"])
 def test_run_on_broken_recordings_is_one_line_and_leaves_no_out(tmp_path, name):
     make, expect = BROKEN[name]

@@ -30,6 +30,7 @@ def test_pipeline_recovers_planted_dynamic_communities(planted_run):
     assert (loads > 0.1 * loads.max(axis=1, keepdims=True)).all()
 
 
+@pytest.mark.slow
 def test_result_json_has_the_issue_schema(planted_run, planted, tmp_path):
     run, _ = planted_run
     rec, _ = planted
@@ -79,6 +80,7 @@ def test_bad_pipeline_options(small_planted):
         run_pipeline(rec, window_s=10, stride_s=5, rank=1, method="louvain")
 
 
+@pytest.mark.slow
 def test_auto_rank_writes_rank_selection_plot(small_planted, tmp_path):
     rec, _ = small_planted
     run = run_pipeline(

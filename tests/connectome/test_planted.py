@@ -24,7 +24,8 @@ def _pair_correlations(rec, truth, epoch):
     for a in range(rec.n_animals):
         d = smoothed_derivative(rec.traces[a], rec.fps)[:, lo:hi]
         ok = np.isfinite(d).all(axis=1)
-        c = np.corrcoef(np.where(ok[:, None], d, 0.0))
+        with np.errstate(invalid="ignore", divide="ignore"):  # rows of missing neurons are all zero
+            c = np.corrcoef(np.where(ok[:, None], d, 0.0))
         for i in range(rec.n_neurons):
             for j in range(i + 1, rec.n_neurons):
                 if ok[i] and ok[j] and groups[i] != BACKGROUND:
