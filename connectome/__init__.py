@@ -10,11 +10,13 @@ networks", ICLR 2024).
 """
 
 from connectome.affinity import AffinityTensor, affinity_tensor
-from connectome.communities import fit_weighted_sbm, leiden_communities, nmi, sbm_communities
 from connectome.errors import ConnectomeError
 from connectome.io import Recordings, load_flavell2023, load_recordings, validate_recordings
+from connectome.leiden import leiden_communities
+from connectome.metrics import ari, nmi
 from connectome.ntf import NTFResult, ntf_hals, rank_selection
 from connectome.pipeline import DynamicConnectome, run_pipeline, write_outputs
+from connectome.sbm import fit_weighted_sbm, sbm_communities
 
 __all__ = [
     "AffinityTensor",
@@ -23,6 +25,7 @@ __all__ = [
     "NTFResult",
     "Recordings",
     "affinity_tensor",
+    "ari",
     "fit_weighted_sbm",
     "leiden_communities",
     "load_flavell2023",

@@ -8,6 +8,7 @@ affinities and ignores anti-correlation).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from dataclasses import dataclass
@@ -17,7 +18,16 @@ import numpy as np
 from connectome.errors import ParameterError
 from connectome.io import Recordings
 
-__all__ = ["AffinityTensor", "affinity_tensor", "pair_index", "smoothed_derivative", "window_starts"]
+__all__ = [
+    "AffinityTensor",
+    "affinity_tensor",
+    "component_correlation",
+    "pair_index",
+    "rectified",
+    "smoothed_derivative",
+    "standardised_derivative",
+    "window_starts",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +140,69 @@ def smoothed_derivative(traces: np.ndarray, fps: float, *, sigma_s: float = 1.0)
     return d
 
 
+def standardised_derivative(traces: np.ndarray, fps: float, *, sigma_s: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """``z = d / std(d)`` per neuron of one animal's ``[neurons, time]`` traces, 0 where missing, and the valid mask.
+
+    Examples
+    --------
+    >>> z, valid = standardised_derivative(np.cumsum(np.ones((2, 40)), axis=1) ** 2, 10.0)
+    >>> z.shape, bool(valid.all()), round(float(z[0].std()), 6)
+    ((2, 40), True, 1.0)
+    """
+    d = smoothed_derivative(traces, fps, sigma_s=sigma_s)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # neurons missing in this animal: all-NaN rows
+        scale = np.nanstd(d, axis=-1, keepdims=True)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.nan)
+    z = d / scale
+    valid = np.isfinite(z)
+    return np.where(valid, z, 0.0), valid
+
+
+def rectified(tensor: AffinityTensor) -> AffinityTensor:
+    """The tensor with negative affinities set to zero (what :func:`affinity_tensor` gives unsigned)."""
+    values = np.where(tensor.mask, np.maximum(tensor.values, 0.0), np.nan).astype(tensor.values.dtype)
+    return dataclasses.replace(tensor, values=values)
+
+
+def component_correlation(rec: Recordings, tensor: AffinityTensor, time: np.ndarray, animals: np.ndarray) -> np.ndarray:
+    r"""Signed co-change of every neuron pair, weighted by one component's time course and animal loadings.
+
+    With :math:`z` the standardised derivatives of :func:`affinity_tensor`, frame weights
+    :math:`u_a(t) = c_a \sum_w b_w [t \in w] / \#\{w \ni t\}` (the component's time course ``b`` spread over the
+    frames of its windows, times its loading ``c_a`` in animal ``a``) give
+
+    .. math:: C_{ij} = \frac{\sum_{a,t} u_a(t)\, z_{ai}(t) z_{aj}(t)}{\sum_{a,t} u_a(t)}
+
+    over the animals where both neurons are recorded. Unlike the tensor's entries it is not clipped at
+    zero per window: pairs that do not co-change average to about zero instead of to the mean of a clipped
+    noise, so weak but consistent co-change stands out (the matched filter of the component's time course).
+
+    Returns
+    -------
+    ndarray, shape (neurons, neurons)
+        Symmetric, zero diagonal; 0 for a pair never recorded together.
+    """
+    starts = np.round(np.asarray(tensor.windows_s) * rec.fps - tensor.window_s * rec.fps / 2.0).astype(int)
+    length = max(2, round(tensor.window_s * rec.fps))
+    spread = np.zeros(rec.n_frames)
+    cover = np.zeros(rec.n_frames)
+    for w, t0 in enumerate(starts):
+        spread[max(t0, 0) : t0 + length] += time[w]
+        cover[max(t0, 0) : t0 + length] += 1.0
+    frame_w = np.where(cover > 0, spread / np.maximum(cover, 1.0), 0.0)
+    total = np.zeros((rec.n_neurons, rec.n_neurons))
+    mass = np.zeros_like(total)
+    for a in range(rec.n_animals):
+        z, valid = standardised_derivative(rec.traces[a], rec.fps, sigma_s=tensor.sigma_s)
+        u = animals[a] * frame_w
+        total += (z * u) @ z.T  # z is 0 where a neuron is missing
+        mass += (valid * u) @ valid.T.astype(float)
+    c = np.where(mass > 0, total / np.maximum(mass, 1e-300), 0.0)
+    np.fill_diagonal(c, 0.0)
+    return c
+
+
 def affinity_tensor(
     rec: Recordings,
     *,
@@ -137,6 +210,7 @@ def affinity_tensor(
     stride_s: float,
     sigma_s: float = 1.0,
     dtype: type = np.float32,
+    signed: bool = False,
 ) -> AffinityTensor:
     r"""Non-negative derivative affinities of all neuron pairs per sliding window and animal.
 
@@ -165,6 +239,9 @@ def affinity_tensor(
         Gaussian smoothing before differentiation, seconds (default 1.0; 0 = none).
     dtype : numpy float type
         Of ``values`` (default float32).
+    signed : bool
+        Keep the window means unclipped (negative for anti-correlated change); used to estimate time
+        courses, where clipped noise would add a floor (:mod:`connectome.timecourses`).
 
     Returns
     -------
@@ -194,19 +271,13 @@ def affinity_tensor(
     n_pairs, n_windows = len(pairs), len(starts)
     values = np.full((n_pairs, n_windows, rec.n_animals), np.nan, dtype=dtype)
     for a in range(rec.n_animals):
-        d = smoothed_derivative(rec.traces[a], rec.fps, sigma_s=sigma_s)  # neurons x time
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # neurons missing in this animal: all-NaN rows
-            scale = np.nanstd(d, axis=1, keepdims=True)
-        scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.nan)
-        z = d / scale
-        valid = np.isfinite(z)
-        z = np.where(valid, z, 0.0)
+        z, valid = standardised_derivative(rec.traces[a], rec.fps, sigma_s=sigma_s)
         for w, t0 in enumerate(starts):
             zw = z[:, t0 : t0 + length]
             ok = valid[:, t0 : t0 + length].all(axis=1)
             cov = (zw @ zw.T) / length
-            vals = np.maximum(cov[pairs[:, 0], pairs[:, 1]], 0.0)
+            vals = cov[pairs[:, 0], pairs[:, 1]]
+            vals = vals if signed else np.maximum(vals, 0.0)
             observed = ok[pairs[:, 0]] & ok[pairs[:, 1]]
             values[:, w, a] = np.where(observed, vals, np.nan)
     mask = np.isfinite(values)

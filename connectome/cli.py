@@ -46,7 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--window", type=_seconds, default=30.0, help="window length, seconds (default 30)")
     run.add_argument("--stride", type=_seconds, default=10.0, help="window step, seconds (default 10)")
     run.add_argument("--rank", type=_rank, default="auto", help="components, or 'auto' (default)")
-    run.add_argument("--method", choices=["sbm", "leiden"], default="sbm", help="community detection (default sbm)")
+    run.add_argument(
+        "--method",
+        choices=["auto", "sbm", "leiden"],
+        default="auto",
+        help="community detection (default auto: sbm for strong components, leiden for weak ones)",
+    )
     run.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
     run.add_argument("--device", default="cpu", help="torch device for the NTF (default cpu)")
     run.add_argument("--seed", type=int, default=0)
@@ -67,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0)
     synth.set_defaults(func=_synth)
 
-    bench = sub.add_parser("bench", help="benchmarks: ntf (vs tensorly), sbm (time vs size), planted (NMI vs mu)")
+    bench = sub.add_parser(
+        "bench",
+        help="benchmarks: ntf (vs tensorly), sbm (time vs size), planted (NMI vs mu; dynamic regimes and SNR sweep)",
+    )
     bench.add_argument("which", choices=["ntf", "sbm", "planted", "all"])
     bench.add_argument("--quick", action="store_true", help="small sizes only")
     bench.add_argument("--real", help="also benchmark NTF on the tensor of these recordings")
@@ -77,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--tol", type=float, default=1e-7, help="NTF tolerance for both; negative: run --max-iter")
     bench.add_argument(
         "--sizes", help="NTF sizes as NEURONSxWINDOWSxANIMALS,... (default 50x50x5,100x100x10,300x200x20)"
+    )
+    bench.add_argument(
+        "--seeds", type=_seeds, default=None, help="planted: seeds of the dynamic regimes (default 10,11,12)"
+    )
+    bench.add_argument(
+        "--sweep-seeds", type=_seeds, default=None, help="planted: seeds of the SNR sweep (default --seeds)"
     )
     bench.add_argument("--json", action="store_true", help="print JSON instead of tables")
     bench.set_defaults(func=_bench)
@@ -133,6 +147,13 @@ def _run(args: argparse.Namespace) -> int:
     )
     for r, comp in enumerate(run.result.components):
         print(f"  C{r}: {len(set(comp.communities.values()))} communities, {len(comp.weights.edges)} edges")
+    homologs = params.get("homolog_share")
+    if isinstance(homologs, dict) and homologs["best_component"] is not None:
+        best = int(homologs["best_component"])
+        print(
+            f"homolog share {homologs['share'][best]:.2f} in C{best} (chance {homologs['chance'][best]:.2f}, "
+            f"{homologs['pairs']} left/right pairs)"
+        )
     print(f"wrote {written}/result.json and figures")
     return 0
 
@@ -156,6 +177,13 @@ def _synth(args: argparse.Namespace) -> int:
         f"epochs {truth.epochs}"
     )
     return 0
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
 
 
 def _size(text: str) -> tuple[int, int, int]:
@@ -192,6 +220,15 @@ def _bench(args: argparse.Namespace) -> int:
         out["sbm"] = bench.bench_sbm((50, 100) if args.quick else (50, 100, 200, 500, 1000, 2000))
     if args.which in ("planted", "all"):
         out["planted"] = bench.bench_planted((0.2,), n_nodes=60, seeds=(0,)) if args.quick else bench.bench_planted()
+        seeds = args.seeds or ((0,) if args.quick else bench.REPORT_SEEDS)
+        small = {"n_neurons": 20, "n_animals": 2, "n_epochs": 2, "epoch_s": 60.0} if args.quick else {}
+        out["dynamic"], out["snr_sweep"] = bench.bench_dynamic(
+            seeds=seeds,
+            sweep=(0.4,) if args.quick else bench.SNR_SWEEP,
+            sweep_seeds=args.sweep_seeds,
+            generator_options=small,
+            **({"ranks": (1, 2, 3), "n_restarts": 2, "max_iter": 50} if args.quick else {}),
+        )
     if args.json:
         print(json.dumps(out, indent=1))
     else:

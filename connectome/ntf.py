@@ -137,6 +137,7 @@ def ntf_hals(
     dtype: torch.dtype = torch.float32,
     inner_iter: int = 3,
     callback: Callable[[int, float], None] | None = None,
+    fixed_time: np.ndarray | None = None,
 ) -> NTFResult:
     """Fit a non-negative rank-``rank`` CP model to a 3-way tensor by masked HALS.
 
@@ -160,6 +161,9 @@ def ntf_hals(
         HALS sweeps per factor per iteration (cheap; more sweeps converge in fewer iterations).
     callback : callable, optional
         Called as ``callback(iteration, rel_error)`` after each iteration.
+    fixed_time : ndarray, shape (J, rank), optional
+        Non-negative factor of the second mode to keep fixed (e.g. time courses estimated elsewhere,
+        :mod:`connectome.timecourses`); only the other two modes are fitted.
 
     Returns
     -------
@@ -202,8 +206,24 @@ def ntf_hals(
         raise FactorizationError("the tensor has no observed entry")
     full = n_obs == m.numel()
     mask_t = None if full else m
+    fixed = None
+    if fixed_time is not None:
+        fixed_np = np.asarray(fixed_time, dtype=np.float64)
+        if fixed_np.shape != (x.shape[1], rank) or not np.isfinite(fixed_np).all() or (fixed_np < 0).any():
+            raise FactorizationError(
+                f"fixed time factor must be non-negative of shape ({x.shape[1]}, {rank}), got {fixed_np.shape}"
+            )
+        fixed = torch.as_tensor(fixed_np, device=dev, dtype=dtype)
     return _hals(
-        x, mask_t, rank=int(rank), max_iter=max_iter, tol=tol, seed=seed, inner_iter=inner_iter, callback=callback
+        x,
+        mask_t,
+        rank=int(rank),
+        max_iter=max_iter,
+        tol=tol,
+        seed=seed,
+        inner_iter=inner_iter,
+        callback=callback,
+        fixed_time=fixed,
     )
 
 
@@ -236,6 +256,7 @@ def _hals(
     seed: int,
     inner_iter: int,
     callback: Callable[[int, float], None] | None,
+    fixed_time: torch.Tensor | None = None,
 ) -> NTFResult:
     n_i, n_j, n_k = x.shape
     x0 = x.reshape(n_i, n_j * n_k)
@@ -243,6 +264,8 @@ def _hals(
     if norm_x == 0:
         raise FactorizationError("the observed tensor is all zeros; nothing to factorize")
     a, b, c = _init_factors(x.shape, rank, seed, norm_x, x.device, x.dtype)
+    if fixed_time is not None:
+        b = fixed_time / torch.linalg.vector_norm(fixed_time, dim=0).clamp_min(1e-30)
     errors: list[float] = []
     converged = False
     it = 0
@@ -259,8 +282,9 @@ def _hals(
         _hals_sweep(a, m0, (b.T @ b) * (c.T @ c), inner_iter)
         # modes 1 and 2 from Y = Aᵀ X_(0)
         y = (a.T @ xf).reshape(rank, n_j, n_k)
-        m1 = torch.einsum("rjk,kr->jr", y, c)
-        _hals_sweep(b, m1, (a.T @ a) * (c.T @ c), inner_iter)
+        if fixed_time is None:
+            m1 = torch.einsum("rjk,kr->jr", y, c)
+            _hals_sweep(b, m1, (a.T @ a) * (c.T @ c), inner_iter)
         m2 = torch.einsum("rjk,jr->kr", y, b)
         gram_c = (a.T @ a) * (b.T @ b)
         _hals_sweep(c, m2, gram_c, inner_iter)

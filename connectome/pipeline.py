@@ -19,11 +19,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from connectome.affinity import AffinityTensor, affinity_tensor
-from connectome.communities import METHODS, component_graph, detect_communities
+from connectome.affinity import AffinityTensor, affinity_tensor, component_correlation, rectified
+from connectome.communities import METHODS, detect_communities
 from connectome.errors import FactorizationError, OutputExistsError, ParameterError, UnknownNeuronError
+from connectome.graphs import component_graph
 from connectome.io import Recordings
+from connectome.metrics import best_homolog_component
 from connectome.ntf import NTFResult, RankSelection, ntf_restarts, plot_rank_selection, rank_selection, resolve_device
+from connectome.timecourses import time_course_selection, window_similarity
 from graphsolvers.graph import Graph
 
 __all__ = [
@@ -37,6 +40,15 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+CLEAR_SIGNAL_ERROR = 0.1
+"""Below this relative error of the window similarity's symmetric NMF (99 % of its energy explained) the
+components are strong: the full NTF, time mode included, resolves them (also epochs whose partitions overlap,
+which the similarity of windows blurs) and the weighted SBM keeps real homologs together. Above it the
+similarity's time courses are kept fixed. Measured (tuning seeds 0-2 and 10-12): strong planted regime
+0.03-0.07, low-SNR sweep 0.26-0.30 at within-group correlation 0.2, 0.6-0.67 at 0.1; 0.075-0.081 at 0.4,
+which therefore takes the strong path."""
+
 
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``; stages: ``"affinity"``, ``"ntf"``, ``"communities"``."""
@@ -83,7 +95,7 @@ def run_pipeline(
     window_s: float = 30.0,
     stride_s: float = 10.0,
     rank: int | Literal["auto"] = "auto",
-    method: str = "sbm",
+    method: str = "auto",
     seed: int = 0,
     device: str | None = None,
     n_restarts: int = 3,
@@ -94,7 +106,18 @@ def run_pipeline(
     sigma_s: float = 1.0,
     progress: Progress | None = None,
 ) -> PipelineRun:
-    """Run affinities → NTF → communities on ``rec``.
+    """Run affinities → time courses → NTF → communities on ``rec``.
+
+    1. Signed and clipped window affinities (:func:`connectome.affinity.affinity_tensor`).
+    2. The cross-animal window similarity of the signed affinities and its symmetric NMF, rank by restart
+       stability (:mod:`connectome.timecourses`).
+    3. Strong components (that NMF's relative error below :data:`CLEAR_SIGNAL_ERROR`): the NTF of the clipped
+       tensor, rank by restart similarity (:func:`connectome.ntf.rank_selection`), and each component's pair
+       loadings as its graph. Weak components: the NTF with the similarity's time courses fixed
+       (``fixed_time``) for the animal loadings, and each component's signed co-change weighted by its time
+       course and animal loadings (:func:`connectome.affinity.component_correlation`) as its graph — found
+       where the plain NTF sees only noise.
+    4. Each graph kNN-sparsified → communities (``method``).
 
     Parameters
     ----------
@@ -103,9 +126,12 @@ def run_pipeline(
     window_s, stride_s, sigma_s : float
         Sliding window, step and derivative smoothing, seconds (:func:`connectome.affinity.affinity_tensor`).
     rank : int or "auto"
-        Number of components; ``"auto"`` sweeps ``ranks`` (default 1..min(8, windows)) and takes
-        :func:`connectome.ntf.choose_rank`.
-    method : {"sbm", "leiden"}
+        Number of components; ``"auto"`` sweeps ``ranks`` (default 1..min(8, windows)) and keeps the largest
+        rank whose time courses are stable across restarts (:func:`connectome.timecourses.time_course_selection`).
+    method : {"auto", "sbm", "leiden"}
+        Community detection on each component graph. ``"auto"``: the weighted SBM when the components are
+        strong (it then matches or beats Leiden, and keeps real homologs together), Leiden when they are weak
+        (the SBM's description length merges small weak groups into one block).
     seed, device, n_restarts, max_iter, tol
         NTF options (:func:`connectome.ntf.ntf_hals`); the best of ``n_restarts`` fits is kept.
     knn : int
@@ -128,14 +154,15 @@ def run_pipeline(
     >>> len(run.result.components), len(run.result.windows_s)
     (2, 15)
     """
-    if method not in METHODS:
-        raise ParameterError(f"unknown community method {method!r}; choose one of {', '.join(METHODS)}")
+    if method != "auto" and method not in METHODS:
+        raise ParameterError(f"unknown community method {method!r}; choose one of auto, {', '.join(METHODS)}")
     if rank != "auto" and (isinstance(rank, bool) or not isinstance(rank, int | np.integer) or rank < 1):
         raise ParameterError(f"rank must be a positive integer or 'auto', got {rank!r}")
     resolve_device(device)
     if progress:
         progress("affinity", 0, 1)
-    tensor = affinity_tensor(rec, window_s=window_s, stride_s=stride_s, sigma_s=sigma_s)
+    signed = affinity_tensor(rec, window_s=window_s, stride_s=stride_s, sigma_s=sigma_s, signed=True)
+    tensor = rectified(signed)
     if progress:
         progress("affinity", 1, 1)
     n_windows = tensor.shape[1]
@@ -144,54 +171,53 @@ def run_pipeline(
             f"only {n_windows} windows for rank {rank}; need at least as many windows as components "
             "(shorten the stride or lower the rank)"
         )
+    candidates = [r for r in (ranks or range(1, 9)) if r <= n_windows] if rank == "auto" else [int(rank)]
+    if not candidates:
+        raise FactorizationError(f"no candidate rank fits the {n_windows} windows")
+    total = len(candidates) + n_restarts
+    done = [0]
+
+    def tick(*_: object) -> None:
+        done[0] += 1
+        if progress:
+            progress("ntf", done[0], total)
+
+    courses = time_course_selection(
+        window_similarity(signed), ranks=candidates, n_restarts=max(n_restarts, 2), seed=seed, progress=tick
+    )
     options: dict[str, Any] = {"max_iter": max_iter, "tol": tol, "device": device}
-    selection = None
-    if rank == "auto":
-        candidates = [r for r in (ranks or range(1, 9)) if r <= n_windows]
-        if not candidates:
-            raise FactorizationError(f"no candidate rank fits the {n_windows} windows")
-        total = len(candidates) * max(n_restarts, 2)
-        done = [0]
-
-        def tick(_rank: int, _fit: NTFResult) -> None:
-            done[0] += 1
-            if progress:
-                progress("ntf", done[0], total)
-
-        selection = rank_selection(
-            tensor.values,
-            ranks=candidates,
-            n_restarts=max(n_restarts, 2),
-            mask=tensor.mask,
-            seed=seed,
-            progress=tick,
-            **options,
-        )
-        fit = selection.best_fits[selection.ranks.index(selection.chosen)]
-    else:
-        done = [0]
-
-        def tick_fit(_fit: NTFResult) -> None:
-            done[0] += 1
-            if progress:
-                progress("ntf", done[0], n_restarts)
-
+    clear = courses.rel_error < CLEAR_SIGNAL_ERROR
+    detector = method if method != "auto" else ("sbm" if clear else "leiden")
+    if clear:  # strong components: the NTF resolves them itself
+        selection, fit = _free_ntf(tensor, rank, candidates, n_restarts, seed, tick, options)
+    else:  # weak components: keep the time courses the cross-animal similarity found
+        selection = courses.selection
         fit = ntf_restarts(
             tensor.values,
-            rank=int(rank),
+            rank=courses.courses.shape[1],
             n_restarts=n_restarts,
             mask=tensor.mask,
             seed=seed,
-            progress=tick_fit,
+            progress=tick,
+            fixed_time=courses.courses,
             **options,
         )[0]
     components = []
     pair_f, time_f, animal_f = fit.factors
     for r in range(fit.rank):
+        if clear:
+            weights = pair_f[:, r]
+        else:
+            co_change = component_correlation(rec, tensor, time_f[:, r], animal_f[:, r])
+            weights = np.clip(co_change[tensor.pairs[:, 0], tensor.pairs[:, 1]], 0.0, None)
         graph = component_graph(
-            pair_f[:, r], tensor.pairs, tensor.neurons, knn=knn, attrs={"component": r, "method": method}
+            weights,
+            tensor.pairs,
+            tensor.neurons,
+            knn=knn,
+            attrs={"component": r, "method": detector},
         )
-        communities = detect_communities(graph, method=method, seed=seed)
+        communities = detect_communities(graph, method=detector, seed=seed)
         components.append(
             Component(
                 time=[float(v) for v in time_f[:, r]],
@@ -208,7 +234,9 @@ def run_pipeline(
         "sigma_s": float(sigma_s),
         "rank": fit.rank,
         "rank_mode": "auto" if rank == "auto" else "fixed",
-        "method": method,
+        "method": detector,
+        "time_courses": "ntf" if clear else "window similarity",
+        "window_similarity_error": round(courses.rel_error, 4),
         "seed": int(seed),
         "n_restarts": int(n_restarts),
         "max_iter": int(max_iter),
@@ -226,8 +254,43 @@ def run_pipeline(
     }
     if selection is not None:
         params["rank_selection"] = selection.to_dict()  # type: ignore[assignment]
+    best, shares = best_homolog_component([c.communities for c in components])
+    if any(s.pairs for s in shares):  # named left/right neurons (XL/XR): real recordings
+        params["homolog_share"] = {
+            "pairs": shares[0].pairs,
+            "share": [round(s.share, 4) for s in shares],
+            "chance": [round(s.chance, 4) for s in shares],
+            "best_component": best,
+        }
     result = DynamicConnectome(windows_s=[float(t) for t in tensor.windows_s], components=components, params=params)
     return PipelineRun(result=result, tensor=tensor, fit=fit, selection=selection)
+
+
+def _free_ntf(
+    tensor: AffinityTensor,
+    rank: int | Literal["auto"],
+    candidates: Sequence[int],
+    n_restarts: int,
+    seed: int,
+    tick: Callable[..., None],
+    options: dict[str, Any],
+) -> tuple[RankSelection | None, NTFResult]:
+    """NTF of the clipped tensor with every mode fitted; rank by restart similarity when ``rank`` is "auto"."""
+    if rank == "auto":
+        selection = rank_selection(
+            tensor.values,
+            ranks=candidates,
+            n_restarts=max(n_restarts, 2),
+            mask=tensor.mask,
+            seed=seed,
+            progress=tick,
+            **options,
+        )
+        return selection, selection.best_fits[selection.ranks.index(selection.chosen)]
+    fits = ntf_restarts(
+        tensor.values, rank=int(rank), n_restarts=n_restarts, mask=tensor.mask, seed=seed, progress=tick, **options
+    )
+    return None, fits[0]
 
 
 def community_of(result: DynamicConnectome, neurons: Sequence[str], *, component: int = 0) -> dict[str, int]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from connectome.cli import main
-from connectome.io import Recordings, save_recordings
+from connectome.io import Recordings, load_recordings, save_recordings
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +79,13 @@ def test_non_empty_out_is_refused(synth_file, tmp_path, capsys):
 def test_synth_command(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "s.npz"), "--neurons", "12", "--animals", "2", "--epochs", "2"]) == 0
     assert "wrote" in capsys.readouterr().out
-    assert Recordings  # the file loads as recordings
-    from connectome.io import load_recordings
-
-    assert load_recordings(tmp_path / "s.npz").n_neurons == 12
+    rec = load_recordings(tmp_path / "s.npz")
+    assert isinstance(rec, Recordings) and (rec.n_animals, rec.n_neurons) == (2, 12)
 
 
+@pytest.mark.slow
 def test_bench_quick_prints_tables(capsys):
     assert main(["bench", "planted", "--quick"]) == 0
     out = capsys.readouterr().out
     assert "| mu |" in out and "sbm_nmi" in out
+    assert "| regime |" in out and "| low-SNR | 1 |" in out and "| within_corr |" in out and "baseline_ari" in out

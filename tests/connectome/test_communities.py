@@ -2,16 +2,13 @@ import numpy as np
 import pytest
 
 from connectome.affinity import pair_index
-from connectome.communities import (
-    component_graph,
-    detect_communities,
-    fit_weighted_sbm,
-    leiden_communities,
-    nmi,
-    planted_partition_graph,
-    sbm_communities,
-)
+from connectome.communities import detect_communities
 from connectome.errors import ParameterError
+from connectome.graphs import component_graph
+from connectome.leiden import leiden_communities
+from connectome.metrics import nmi
+from connectome.sbm import fit_weighted_sbm, sbm_communities
+from connectome.synthetic import planted_partition_graph
 from graphsolvers.graph import Edge, Graph
 
 

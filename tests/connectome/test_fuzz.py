@@ -154,6 +154,7 @@ def recordings_arrays(draw: st.DrawFn) -> dict[str, np.ndarray]:
     return out
 
 
+@pytest.mark.slow
 @budget(120)
 @given(recordings_arrays())
 @example({"traces": REC.traces, "neurons": np.array(REC.neurons), "fps": np.array("fast")})
@@ -260,6 +261,7 @@ labels_documents = st.one_of(
 )
 
 
+@pytest.mark.slow
 @budget(60)
 @given(labels_documents)
 @example({"w1": [{"label": "AVAL"}]})

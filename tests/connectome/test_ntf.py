@@ -40,6 +40,7 @@ def test_recovers_planted_factors():
     assert list(fit.weights) == sorted(fit.weights, reverse=True)
 
 
+@pytest.mark.slow
 def test_missing_entries_are_ignored_not_read_as_zero():
     x, truth = _planted(seed=2, shape=(50, 20, 5))
     mask = np.random.default_rng(0).random(x.shape) > 0.3  # 30% missing
@@ -79,6 +80,7 @@ def test_matches_tensorly_hals_error():
     assert ours.rel_error <= theirs * 1.01
 
 
+@pytest.mark.slow
 def test_rank_selection_finds_the_planted_rank(tmp_path):
     x, _ = _planted(rank=3, noise=0.05, seed=4)
     sel = rank_selection(x, ranks=[1, 2, 3, 4], n_restarts=3, max_iter=200, tol=1e-7)

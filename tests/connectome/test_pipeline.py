@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from connectome.communities import nmi
 from connectome.errors import FactorizationError, OutputExistsError, ParameterError, UnknownNeuronError
+from connectome.metrics import nmi
 from connectome.pipeline import DynamicConnectome, community_of, run_pipeline, write_outputs
 
 
@@ -30,6 +30,7 @@ def test_pipeline_recovers_planted_dynamic_communities(planted_run):
     assert (loads > 0.1 * loads.max(axis=1, keepdims=True)).all()
 
 
+@pytest.mark.slow
 def test_result_json_has_the_issue_schema(planted_run, planted, tmp_path):
     run, _ = planted_run
     rec, _ = planted
