@@ -247,7 +247,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     syn.set_defaults(func=_synth)
     _add_tool_commands(sub)
+    serve = sub.add_parser(
+        "serve",
+        help="the web page and the HTTP API (FastAPI on uvicorn)",
+        description="Serve the attribution page at / and the HTTP API under /v1 (docs/serve.md; OpenAPI at "
+        "/openapi.json). File arguments of /v1/tools and the `graph` field must lie under --root.",
+        epilog="Example:\n  flowpath serve --port 8000 --workers 2   then open http://127.0.0.1:8000/",
+        formatter_class=HelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--root", type=Path, default=Path("."), metavar="DIR", help="the tool root (default: .)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N", help="processes that parse charts (default 1)")
+    serve.set_defaults(func=_ocr_checked(_serve))
     return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from graphsolvers.security import describe_validation_error
+
+    try:
+        from flowpath.serve import ServeSettings, run_server
+    except ImportError as e:
+        raise InputError(
+            f"flowpath serve needs the web extra ({e.name} is missing): pip install 'flowpath[web]'"
+        ) from e
+
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port must be in 0..65535, got {args.port}")
+    try:
+        settings = ServeSettings(root=args.root, workers=args.workers)
+    except ValidationError as e:
+        raise InputError("--" + describe_validation_error(e, max_items=1).replace("Value error, ", "")) from None
+    run_server(settings, host=args.host, port=args.port)
+    return 0
 
 
 def _add_tool_commands(sub) -> None:
