@@ -20,9 +20,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from importlib import resources
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 STATIC = resources.files("flowpath.serve") / "static"
 """The page's HTML, CSS, JavaScript and example chart (package data: no CDN, works offline)."""
 
-T = TypeVar("T")
 Policy = Literal["learned", "symbolic"]
 ImageField = Annotated[UploadFile | None, File(description="chart image: PNG, JPEG, WebP, BMP, GIF or TIFF")]
 GraphField = Annotated[
@@ -140,8 +139,8 @@ def _add_routes(app: FastAPI, work: ChartEngine) -> None:
     async def parse(image: Annotated[UploadFile, File(description="chart image")]) -> ParseResponse:
         """Read a chart image into a graph (cached by image hash)."""
         started = time.perf_counter()
-        async with _uploaded(work, image) as upload:
-            graph, cached = await _within(limit, work.parse(upload))
+        async with _deadline(limit), _uploaded(work, image) as upload:
+            graph, cached = await work.parse(upload)
         from graphsolvers.mermaid import to_mermaid
 
         return ParseResponse(
@@ -162,9 +161,9 @@ def _add_routes(app: FastAPI, work: ChartEngine) -> None:
     ) -> AttributeResponse:
         """The nodes that ground ``answer``: the same result as ``flowpath attribute --json`` on the same chart."""
         started = time.perf_counter()
-        async with _chart(work, image, graph, limit) as (chart, _, cached, parse_s):
+        async with _deadline(limit), _chart(work, image, graph) as (chart, _, cached, parse_s):
             mark = time.perf_counter()
-            result = await _within(limit - (mark - started), work.attribute(chart, question, answer, policy=policy))
+            result = await work.attribute(chart, question, answer, policy=policy)
         return AttributeResponse(
             **result.model_dump(),
             timings=_timings(started, parse_s=parse_s, attribute_s=time.perf_counter() - mark, cached=cached),
@@ -182,10 +181,9 @@ def _add_routes(app: FastAPI, work: ChartEngine) -> None:
         policy: PolicyField = "learned",
     ) -> Response:
         """A PNG of the chart with the attributed nodes boxed in rank order and the path between them drawn."""
-        started = time.perf_counter()
-        async with _chart(work, image, None, limit) as (chart, upload, _, _):
-            result = await _within(limit, work.attribute(chart, question, answer, policy=policy))
-            png = await _within(limit - (time.perf_counter() - started), work.overlay(upload.path, result, chart))
+        async with _deadline(limit), _chart(work, image, None) as (chart, upload, _, _):
+            result = await work.attribute(chart, question, answer, policy=policy)
+            png = await work.overlay(upload.path, result, chart)
         return Response(png, media_type="image/png")
 
     @app.get("/v1/tools", response_model=list[ToolInfo])
@@ -213,7 +211,8 @@ def _add_routes(app: FastAPI, work: ChartEngine) -> None:
 
         get_tool(name)  # 404 before the body is read
         args = _json_object(await request.body())
-        return await _within(limit, work.call_tool(name, args))
+        async with _deadline(limit):
+            return await work.call_tool(name, args)
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -243,7 +242,7 @@ async def _uploaded(work: ChartEngine, image: UploadFile) -> AsyncIterator[Uploa
 
 @contextlib.asynccontextmanager
 async def _chart(
-    work: ChartEngine, image: UploadFile | None, graph: str | None, limit: float
+    work: ChartEngine, image: UploadFile | None, graph: str | None
 ) -> AsyncIterator[tuple[Graph, Upload | None, bool, float]]:
     """The chart of a request, from exactly one of ``image`` and ``graph``: (graph, upload, cached, parse seconds)."""
     from flowpath.errors import InputError
@@ -255,7 +254,7 @@ async def _chart(
         return
     async with _uploaded(work, image) as upload:
         started = time.perf_counter()
-        chart, cached = await _within(limit, work.parse(upload))
+        chart, cached = await work.parse(upload)
         yield chart, upload, cached, 0.0 if cached else time.perf_counter() - started
 
 
@@ -263,11 +262,12 @@ class _Timeout(Exception):
     pass
 
 
-async def _within(seconds: float, work: Awaitable[T]) -> T:
-    """``await work``, or :class:`_Timeout` (answered 504) after ``seconds``."""
+@contextlib.asynccontextmanager
+async def _deadline(seconds: float) -> AsyncIterator[None]:
+    """The block, cut off with :class:`_Timeout` (answered 504) after ``seconds``."""
     try:
-        async with asyncio.timeout(max(seconds, 0.0)):
-            return await work
+        async with asyncio.timeout(seconds):
+            yield
     except TimeoutError:
         raise _Timeout from None
 

@@ -266,8 +266,13 @@ class ChartEngine:
         except BaseException:
             gate.leave()
             raise
-        job.add_done_callback(lambda _: loop.call_soon_threadsafe(gate.leave))
+        job.add_done_callback(lambda _: _call_soon(loop, gate.leave))
         return asyncio.wrap_future(job)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, func: Callable[[], None]) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop has closed (the app stopped): nobody counts any more
+        loop.call_soon_threadsafe(func)
 
 
 def _retrieved(future: asyncio.Future) -> None:

@@ -67,11 +67,16 @@ function drawGraph(graph, size) {
   }
 }
 
+// The grounding nodes best first (the API lists them in flow order, as the library does; ties keep that order).
+function ranked(result) {
+  return [...result.nodes].sort((a, b) => b.score - a.score);
+}
+
 function drawResult(result) {
   const svg = $("overlay");
   svg.querySelectorAll(".grounded, .on-path").forEach((el) => el.classList.remove("grounded", "on-path"));
   svg.querySelectorAll("g.rank").forEach((el) => el.remove());
-  result.nodes.forEach((node, i) => {
+  ranked(result).forEach((node, i) => {
     const rect = svg.querySelector(`rect[data-node-id="${CSS.escape(node.id)}"]`);
     if (!rect) return;
     rect.classList.add("grounded");
@@ -91,7 +96,7 @@ function drawResult(result) {
 function listResult(result) {
   const list = $("nodes");
   list.replaceChildren();
-  for (const node of result.nodes) {
+  for (const node of ranked(result)) {
     const item = document.createElement("li");
     item.className = "grounded";
     item.dataset.nodeId = node.id;
