@@ -68,6 +68,7 @@ _STATUS = (  # the first class an error is an instance of decides its status
     (ToolkitError, 422),
 )
 ERRORS = {
+    400: {"description": "a malformed multipart body, or a text field over 1 MiB (the multipart parser's limit)"},
     413: {"description": "request body over the cap (decided from Content-Length before reading it)"},
     422: {"description": "not an image, over the pixel limit, no flowchart found, or invalid fields"},
     503: {"description": "every worker busy and the queue full; see Retry-After"},
@@ -250,7 +251,7 @@ async def _chart(
     if (image is None) == (graph is None):
         raise InputError("give the chart as exactly one of the fields image (a file) and graph (text)")
     if image is None:
-        yield await run_in_threadpool(work.graph_from_text, graph), None, False, 0.0
+        yield await work.graph_from_text(graph), None, False, 0.0
         return
     async with _uploaded(work, image) as upload:
         started = time.perf_counter()

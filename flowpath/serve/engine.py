@@ -11,7 +11,7 @@ Examples
 >>> import asyncio
 >>> from flowpath.serve.settings import ServeSettings
 >>> engine = ChartEngine(ServeSettings(executor="thread", warm=False))
->>> graph = engine.graph_from_text("flowchart TD\\n  A[Start] --> B[Stop]")
+>>> graph = asyncio.run(engine.graph_from_text("flowchart TD\\n  A[Start] --> B[Stop]"))
 >>> result = asyncio.run(engine.attribute(graph, "What comes after Start?", "Stop", policy="symbolic"))
 >>> result.node_ids
 ['A', 'B']
@@ -226,10 +226,17 @@ class ChartEngine:
         self._remember(sha256, graph)
         return graph
 
-    def graph_from_text(self, text: str) -> Graph:
+    async def graph_from_text(self, text: str) -> Graph:
         """The graph a ``graph`` form field names: Mermaid, graph JSON, a handle of this server's tool session or a
-        graph file under the root (:meth:`flowpath.tools.session.ToolSession.graph`)."""
-        return self.session.graph(text)
+        graph file under the root (:meth:`flowpath.tools.session.ToolSession.graph`), read on the agent thread.
+
+        Raises
+        ------
+        LimitExceededError
+            Text over the tool-argument cap (``MAX_TOOL_ARGS_BYTES``), checked before it is read.
+        """
+        self.session.check_args({"graph": text})
+        return await self._submit(self._agent_thread, self.agent_gate, self.session.graph, text)
 
     # ------------------------------------------------------------------ agent
     def _agent(self, policy: str) -> Any:

@@ -168,10 +168,14 @@ def test_the_default_upload_cap_is_20_mib(client: TestClient) -> None:
     assert r.status_code == 413
 
 
-def test_tool_calls_are_capped_at_the_tool_argument_cap(client: TestClient) -> None:
+def test_tool_calls_and_graph_text_are_capped_at_the_tool_argument_cap(client: TestClient, engine) -> None:
     body = json.dumps({"graph": "x" * MAX_TOOL_ARGS_BYTES})
     r = client.post("/v1/tools/end_nodes", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 413 and f"{MAX_TOOL_ARGS_BYTES:,}" in r.json()["detail"]
+    settings = engine.settings.model_copy(update={"max_tool_args_bytes": 1000})
+    with TestClient(create_app(settings)) as small:
+        text = small.post("/v1/attribute", data=_ask(graph="flowchart TD\n" + "  A --> B\n" * 200))
+        assert text.status_code == 422 and "over the cap MAX_TOOL_ARGS_BYTES = 1,000" in text.json()["detail"]
 
 
 def test_422_over_the_pixel_limit_names_the_upload_not_the_server_path(client: TestClient) -> None:
