@@ -218,7 +218,10 @@ def test_file_contents_are_never_echoed(client: TestClient) -> None:
     assert tool.status_code == 422 and SECRET not in tool.text
 
 
-@pytest.mark.parametrize("path", ["../outside.mmd", "/etc/passwd.mmd", "sub/../../x.json"])
+@pytest.mark.parametrize(
+    "path",
+    ["../outside.mmd", "/etc/passwd.mmd", "sub/../../x.json", pytest.param("a" * 300 + ".mmd", id="name-too-long")],
+)
 def test_403_for_a_file_outside_the_root(client: TestClient, path: str) -> None:
     for r in (
         client.post("/v1/attribute", data=_ask(graph=path)),
