@@ -28,7 +28,7 @@ import multiprocessing
 import os
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -209,15 +209,22 @@ class ChartEngine:
             return graph, True
         pending = self._parsing.get(upload.sha256)
         if pending is None:
-            job = self._submit(self._parser, self.parse_gate, _parse_file, str(upload.path), self.settings.max_pixels)
-            pending = asyncio.ensure_future(self._parsed(upload.sha256, job))
+            job, pool = self._submit_parse(upload.path)
+            pending = asyncio.ensure_future(self._parsed(upload.sha256, job, pool))
             pending.add_done_callback(_retrieved)  # a parse whose requests all timed out still ends quietly
             self._parsing[upload.sha256] = pending
         return await asyncio.shield(pending), False
 
-    async def _parsed(self, sha256: str, job: asyncio.Future) -> Graph:
+    async def _parsed(self, sha256: str, job: asyncio.Future, pool: Executor) -> Graph:
         try:
             text, error = await job
+        except BrokenExecutor:
+            self._replace_parser(pool)
+            raise BusyError(
+                "a chart parser stopped while parsing (its process was killed or crashed) and has been restarted; "
+                f"retry in {self.settings.retry_after_s} s",
+                retry_after_s=self.settings.retry_after_s,
+            ) from None
         finally:
             self._parsing.pop(sha256, None)
         if error is not None:
@@ -225,6 +232,27 @@ class ChartEngine:
         graph = Graph.from_json(text)
         self._remember(sha256, graph)
         return graph
+
+    def _submit_parse(self, path: Path) -> tuple[asyncio.Future, Executor]:
+        """The parse job of the image at ``path`` and the pool it runs in; a pool that a dead worker has broken
+        (it refuses every job) is replaced first."""
+        for _ in range(2):
+            pool = self._parser
+            try:
+                return self._submit(pool, self.parse_gate, _parse_file, str(path), self.settings.max_pixels), pool
+            except BrokenExecutor:
+                self._replace_parser(pool)
+        raise BusyError(  # a new pool broken at once: the workers cannot start
+            f"the chart parsers cannot start; retry in {self.settings.retry_after_s} s",
+            retry_after_s=self.settings.retry_after_s,
+        )
+
+    def _replace_parser(self, broken: Executor) -> None:
+        """A new parse pool in place of ``broken`` (unless another request has replaced it already)."""
+        if self._parser is broken:
+            log.warning("a parse worker died; starting a new parse pool")
+            broken.shutdown(wait=False, cancel_futures=True)
+            self._parser = _parse_pool(self.settings)
 
     async def graph_from_text(self, text: str) -> Graph:
         """The graph a ``graph`` form field names: Mermaid, graph JSON, a handle of this server's tool session or a

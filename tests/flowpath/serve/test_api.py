@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import re
+import signal
 import struct
 import zlib
 from collections.abc import Iterator
@@ -299,3 +302,51 @@ def test_cli_serve_refuses_bad_options_in_one_line(capsys, tmp_path) -> None:
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and words in err, err
+
+
+@pytest.mark.slow
+def test_a_parse_worker_killed_while_parsing_is_replaced(serve_root) -> None:
+    """A killed parse process (the OOM killer, a crash in a decoder) broke the pool for good: every later parse
+    answered 500 BrokenProcessPool. Now the request it was parsing gets 503 with Retry-After and later ones work."""
+    settings = ServeSettings(root=serve_root, executor="process", warm=False, workers=1)
+    work = ChartEngine(settings)
+    app = create_app(settings, engine=work)
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as ac:
+            first = asyncio.create_task(ac.post("/v1/parse", files={"image": ("a.png", drawn_chart(5))}))
+            while not work._parser._processes:  # the first parse in a new worker loads the OCR model: seconds
+                await asyncio.sleep(0.01)
+            for pid in list(work._parser._processes):  # the test plays the OOM killer
+                os.kill(pid, signal.SIGKILL)
+            killed = await first
+            after = await ac.post("/v1/parse", files={"image": ("b.png", drawn_chart(6))})
+            return killed, after, await ac.get("/healthz")
+
+    try:
+        killed, after, health = asyncio.run(scenario())
+    finally:
+        work.close()
+    assert killed.status_code == 503 and killed.headers["retry-after"] == str(settings.retry_after_s)
+    assert killed.json()["detail"].startswith("a chart parser stopped while parsing")
+    assert after.status_code == 200, after.text
+    assert health.status_code == 200 and work.parse_gate.busy == 0
+
+
+def test_a_parse_pool_found_broken_is_replaced_before_the_next_parse(client: TestClient, engine: ChartEngine) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fail() -> None:
+        raise RuntimeError("this worker cannot start")
+
+    broken = ThreadPoolExecutor(max_workers=1, initializer=fail)  # a pool broken the way a dead process breaks one
+    with contextlib.suppress(Exception):
+        broken.submit(int).result()
+    working, engine._parser = engine._parser, broken
+    try:
+        r = client.post("/v1/parse", files={"image": ("c.png", drawn_chart(8))})
+        assert r.status_code == 200, r.text
+        assert engine._parser is not broken
+    finally:
+        engine._parser.shutdown(wait=False)
+        engine._parser = working
