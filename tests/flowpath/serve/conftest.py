@@ -38,11 +38,16 @@ def drawn_chart(seed: int) -> bytes:
 
 @pytest.fixture(scope="session")
 def serve_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tool root of the test servers: the sample chart's Mermaid, a file that is not a graph, and a secret."""
+    """The tool root of the test servers: the sample chart's Mermaid, a file that is not a graph, a secret, and a
+    symbolic link to a graph outside the root."""
     root = tmp_path_factory.mktemp("serve-root")
     (root / "chart.mmd").write_text(SAMPLE_MERMAID.read_text(encoding="utf-8"), encoding="utf-8")
     (root / "notes.mmd").write_text(f"{SECRET}\nnot a flowchart\n", encoding="utf-8")
     (root / "sample.png").write_bytes(SAMPLE.read_bytes())
+    outside = tmp_path_factory.mktemp("outside-the-root") / "secret.mmd"
+    outside.write_text(f"flowchart TD\n  A[{SECRET}] --> B[x]\n", encoding="utf-8")
+    (root / "link.mmd").symlink_to(outside)  # inside the root, pointing out of it
+    (root / "link.png").symlink_to(outside.with_suffix(".png"))
     return root
 
 

@@ -223,7 +223,13 @@ def test_file_contents_are_never_echoed(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["../outside.mmd", "/etc/passwd.mmd", "sub/../../x.json", pytest.param("a" * 300 + ".mmd", id="name-too-long")],
+    [
+        "../outside.mmd",
+        "/etc/passwd.mmd",
+        "sub/../../x.json",
+        "link.mmd",
+        pytest.param("a" * 300 + ".mmd", id="name-too-long"),
+    ],
 )
 def test_403_for_a_file_outside_the_root(client: TestClient, path: str) -> None:
     for r in (
@@ -231,6 +237,7 @@ def test_403_for_a_file_outside_the_root(client: TestClient, path: str) -> None:
         client.post("/v1/tools/load_graph", json={"source": path}),
     ):
         assert r.status_code == 403 and "is not a path under the tool root" in r.json()["detail"]
+        assert SECRET not in r.text
     image = client.post("/v1/tools/parse_flowchart", json={"image": path.replace(".mmd", ".png")})
     assert image.status_code == 403
 
@@ -350,3 +357,23 @@ def test_a_parse_pool_found_broken_is_replaced_before_the_next_parse(client: Tes
     finally:
         engine._parser.shutdown(wait=False)
         engine._parser = working
+
+
+def test_models_load_once_at_start_up(serve_root, monkeypatch: pytest.MonkeyPatch) -> None:
+    import flowpath.agent.graph as agent_graph
+
+    built: list[str] = []
+    real = agent_graph.build_agent
+
+    def counted(*args, **kwargs):
+        built.append(kwargs.get("policy", "learned"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(agent_graph, "build_agent", counted)
+    settings = ServeSettings(root=serve_root, executor="thread", warm=True)
+    with TestClient(create_app(settings)) as warm:
+        assert sorted(built) == ["learned", "symbolic"]  # before any request
+        for policy in ("learned", "symbolic", "learned"):
+            r = warm.post("/v1/attribute", data=_ask(graph="chart.mmd", policy=policy))
+            assert r.status_code == 200, r.text
+    assert sorted(built) == ["learned", "symbolic"]
