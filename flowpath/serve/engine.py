@@ -95,6 +95,22 @@ def save_upload(stream: BinaryIO, folder: Path, *, max_bytes: int) -> Upload:
     return Upload(path, digest.hexdigest(), size)
 
 
+def _parse_copy(upload: Path) -> Path:
+    """A second name (a hard link) of ``upload`` that its parse job owns and removes when it ends: a request
+    that times out removes its upload while the parse may still be waiting in the queue.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> up = Path(tempfile.mkdtemp()) / "upload-x"; _ = up.write_bytes(b"png")
+    >>> own = _parse_copy(up); up.unlink(); own.read_bytes()
+    b'png'
+    """
+    own = upload.with_name(upload.name + ".parse")
+    os.link(upload, own)
+    return own
+
+
 def _new_file(folder: Path) -> tuple[int, str]:
     import tempfile
 
@@ -209,13 +225,18 @@ class ChartEngine:
             return graph, True
         pending = self._parsing.get(upload.sha256)
         if pending is None:
-            job, pool = self._submit_parse(upload.path)
-            pending = asyncio.ensure_future(self._parsed(upload.sha256, job, pool))
+            own = _parse_copy(upload.path)  # the request removes its upload when it ends, maybe before the parse
+            try:
+                job, pool = self._submit_parse(own)
+            except BaseException:
+                own.unlink(missing_ok=True)
+                raise
+            pending = asyncio.ensure_future(self._parsed(upload.sha256, job, pool, own))
             pending.add_done_callback(_retrieved)  # a parse whose requests all timed out still ends quietly
             self._parsing[upload.sha256] = pending
         return await asyncio.shield(pending), False
 
-    async def _parsed(self, sha256: str, job: asyncio.Future, pool: Executor) -> Graph:
+    async def _parsed(self, sha256: str, job: asyncio.Future, pool: Executor, image: Path) -> Graph:
         try:
             text, error = await job
         except BrokenExecutor:
@@ -227,6 +248,7 @@ class ChartEngine:
             ) from None
         finally:
             self._parsing.pop(sha256, None)
+            image.unlink(missing_ok=True)
         if error is not None:
             raise ImageError(error)
         graph = Graph.from_json(text)

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import struct
+import time
 import zlib
 from collections.abc import Iterator
 
@@ -377,3 +378,23 @@ def test_models_load_once_at_start_up(serve_root, monkeypatch: pytest.MonkeyPatc
             r = warm.post("/v1/attribute", data=_ask(graph="chart.mmd", policy=policy))
             assert r.status_code == 200, r.text
     assert sorted(built) == ["learned", "symbolic"]
+
+
+def test_a_parse_that_outlives_its_timed_out_request_still_reads_the_upload(serve_root) -> None:
+    """The request removed its upload on 504 while the parse still waited in the queue: the parse then failed
+    (no such file), was not cached, and a request awaiting the same chart got that error."""
+    settings = ServeSettings(root=serve_root, executor="thread", warm=False, workers=1, request_timeout_s=0.3)
+    work = ChartEngine(settings)
+    try:
+        with TestClient(create_app(settings, engine=work)) as c:
+            work._parser.submit(time.sleep, 1.0)  # the one worker is busy: the parse below waits in the queue
+            chart = {"image": ("c.png", drawn_chart(9), "image/png")}
+            assert c.post("/v1/parse", files=chart).status_code == 504
+            waited = time.monotonic()
+            while work.parse_gate.busy and time.monotonic() - waited < 60:
+                time.sleep(0.05)
+            again = c.post("/v1/parse", files=chart)
+            assert again.status_code == 200 and again.json()["timings"]["cached"], again.text
+            assert sorted(p.name for p in work.upload_dir.iterdir()) == []  # every copy removed
+    finally:
+        work.close()
