@@ -55,5 +55,7 @@ def serve_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def engine(serve_root: Path) -> Iterator[ChartEngine]:
     """One engine for the tests that do not need their own limits: parses in a thread, cache shared."""
     work = ChartEngine(ServeSettings(root=serve_root, executor="thread", warm=False))
+    work.warm()  # as the server's start-up does: the first OCR model build (a minute on a loaded machine) is
+    # then outside any request's 60 s limit
     yield work
     work.close()
