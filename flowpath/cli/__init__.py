@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 
-from flowpath.cli import attribute, bench, parse, tools
+from flowpath.cli import attribute, bench, parse, serve, tools
 from graphsolvers.cli_support import command_parser, run_cli
 
 __all__ = ["COMMAND_GROUPS", "build_parser", "main"]
 
-COMMAND_GROUPS = (attribute, bench, parse, tools)
+COMMAND_GROUPS = (attribute, bench, parse, tools, serve)
 """The command groups, in the order ``flowpath --help`` lists their commands."""
 
 

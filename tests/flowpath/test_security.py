@@ -142,9 +142,19 @@ def test_langchain_tools_run_in_their_session(layout: dict[str, Path]) -> None:
 
 def test_resolve_under_root_refuses_unresolvable_paths(tmp_path: Path) -> None:
     os.symlink(tmp_path / "loop", tmp_path / "loop")
-    for bad in ("loop", "a\0b"):
+    for bad in ("loop", "a\0b", "a" * 5000 + ".png", "/".join(["d" * 200] * 30)):  # name / path too long
         with pytest.raises(OutsideRootError, match="is not a path under the tool root"):
             resolve_under_root(bad, tmp_path)
+
+
+def test_a_file_name_too_long_to_look_up_is_refused_not_crashed(tmp_path: Path) -> None:
+    session = ToolSession(tmp_path)  # found by the HTTP probe of #27: parse_flowchart raised ENAMETOOLONG (500)
+    for name, args in (
+        ("parse_flowchart", {"image": "a" * 5000 + ".png"}),
+        ("load_graph", {"source": "b" * 300 + ".json"}),
+    ):
+        with pytest.raises(OutsideRootError, match="is not a path under the tool root"):
+            session.call(name, args)
 
 
 def test_cli_tools_call_takes_root(layout: dict[str, Path], capsys) -> None:
