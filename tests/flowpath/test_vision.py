@@ -122,7 +122,7 @@ def test_stroke_width_reads_columns_when_connectors_all_run_across():
 def test_thin_dark_outline_makes_a_node_and_a_crossing_connector_does_not():
     """A Graphviz-style box (one antialiased dark pixel of outline) is bordered; a borderless label box is
     not, even with a connector crossing its rim; nor is a box whose rim only blends into the background."""
-    from flowpath.vision.parse import _has_border
+    from flowpath.vision.labels import has_border as _has_border
     from flowpath.vision.regions import Region
 
     fill, white = np.array([221, 232, 247]), np.array([255, 255, 255])
@@ -298,7 +298,7 @@ def test_pale_fills_under_noise_stay_whole():
 def test_label_box_around_a_lowercase_word_is_a_label():
     """A box hugging "no" (x-height only) pads it by more than the word's own height; measured in the chart's
     typical line height it is a label box, and a node's padding stays a node's."""
-    from flowpath.vision.parse import _hugs_text
+    from flowpath.vision.labels import hugs_text as _hugs_text
     from flowpath.vision.regions import Region
 
     label = Region(bbox=(0, 0, 40, 28), mask=np.ones((28, 40), bool), filled=True, lines=[(6, 9, 34, 19)])
@@ -395,7 +395,7 @@ def test_tight_boxes_in_the_fill_of_outline_less_node_shapes_become_nodes():
     """Graphviz boxes seen small lose their one-pixel outline and hug their text like label backgrounds;
     a tall diamond in the same fill shows they are nodes. A box ending at its text stays a label, and
     so does one in another fill."""
-    from flowpath.vision.parse import _unlabel_node_fills
+    from flowpath.vision.labels import unlabel_node_fills
 
     orange, grey = np.array([132, 177, 241]), np.array([232, 232, 232])
     regions = [
@@ -405,7 +405,7 @@ def test_tight_boxes_in_the_fill_of_outline_less_node_shapes_become_nodes():
         _filled_box(500, 0, 150, 24, 12, is_label=True),  # padded, but in the label grey
     ]
     fills = {0: orange, 1: orange + 2, 2: orange, 3: grey}
-    _unlabel_node_fills(regions, fills, {i: r.lines for i, r in enumerate(regions)}, line_h=16.0)
+    unlabel_node_fills(regions, fills, {i: r.lines for i, r in enumerate(regions)}, line_h=16.0)
     assert [r.is_label for r in regions] == [False, False, True, True]
 
 
@@ -413,7 +413,7 @@ def test_small_padded_boxes_in_the_label_fill_become_labels_unless_nodes_share_i
     """Mermaid's dark theme pads label backgrounds by about a line height: a short box filled like the
     chart's hugging labels and unlike its tall nodes is a label; in a chart whose tall nodes share
     that fill it stays a node."""
-    from flowpath.vision.parse import _label_label_fills
+    from flowpath.vision.labels import label_label_fills
 
     node, label = np.array([32, 33, 29]), np.array([88, 89, 91])
 
@@ -424,7 +424,7 @@ def test_small_padded_boxes_in_the_label_fill_become_labels_unless_nodes_share_i
             _filled_box(400, 0, 60, 46, 18, is_label=False),  # padded past the hug test
         ]
         fills = {0: node_fill, 1: label, 2: label + 4}
-        _label_label_fills(regions, fills, {1: regions[1].lines, 2: regions[2].lines}, line_h=16.0)
+        label_label_fills(regions, fills, {1: regions[1].lines, 2: regions[2].lines}, line_h=16.0)
         return [r.is_label for r in regions]
 
     assert chart(node) == [False, True, True]
