@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,16 +62,25 @@ def token_coverage(node_toks: list[set[str]], text_toks: set[str]) -> tuple[np.n
     [0.5, 0.0]
     """
     idf = _idf(node_toks)
-    text_w = sum(idf(t) for t in text_toks)
+    text_w = _weight(idf, text_toks)
     cov_node = np.zeros(len(node_toks))
     cov_text = np.zeros(len(node_toks))
     for i, toks in enumerate(node_toks):
         node_hit = {t for t in toks if any(same_word(t, u) for u in text_toks)}
         text_hit = {u for u in text_toks if any(same_word(t, u) for t in toks)}
-        node_w = sum(idf(t) for t in toks)
-        cov_node[i] = sum(idf(t) for t in node_hit) / node_w if node_w else 0.0
-        cov_text[i] = sum(idf(t) for t in text_hit) / text_w if text_w else 0.0
+        node_w = _weight(idf, toks)
+        cov_node[i] = _weight(idf, node_hit) / node_w if node_w else 0.0
+        cov_text[i] = _weight(idf, text_hit) / text_w if text_w else 0.0
     return cov_node, cov_text
+
+
+def _weight(idf: Callable[[str], float], toks: Iterable[str]) -> float:
+    """Summed ``idf`` weight of ``toks``, correctly rounded (:func:`math.fsum`).
+
+    A plain ``sum`` over a set adds in the set's iteration order, which changes with
+    ``PYTHONHASHSEED``; its last bits, and so ties between nodes, then differ from run to run.
+    """
+    return math.fsum(idf(t) for t in toks)
 
 
 def _idf(node_toks: list[set[str]]):
@@ -103,11 +113,11 @@ def greedy_cover(
     """
     idf = _idf(node_toks)
     hits = [{u for u in text_toks if any(same_word(t, u) for t in toks)} for toks in node_toks]
-    total = sum(idf(u) for u in text_toks) or 1.0
+    total = _weight(idf, text_toks) or 1.0
     left = set(text_toks)
     order, gain, second = (np.zeros(len(node_toks)) for _ in range(3))
     for step in range(1, steps + 1):
-        gains = np.array([sum(idf(u) for u in h & left) / total for h in hits])
+        gains = np.array([_weight(idf, h & left) / total for h in hits])
         if step == 2:
             second = gains
         best = int(gains.argmax()) if len(gains) else 0
