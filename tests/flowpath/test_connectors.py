@@ -113,12 +113,12 @@ def test_a_reading_with_a_plain_arrowhead_beats_the_reverse_guess():
         C.Contact(node=0, point=(25.0, 100.0), head=False, thickness=0.6),  # a sliver of the head
     ]
     walks = {0: (1, [(5.0, 100.0), (5.0, 300.0)], set()), 2: (1, [(25.0, 100.0), (5.0, 300.0)], set())}
-    real_walk = C._walk
+    real_walk = C.walk_from
     try:
-        C._walk = lambda maps, c, *a, **k: walks.get(contacts.index(c))
+        C.walk_from = lambda maps, c, *a, **k: walks.get(contacts.index(c))
         traces = C.trace_edges(maps, contacts, stroke=4)
     finally:
-        C._walk = real_walk
+        C.walk_from = real_walk
     # read from the sliver, the tail has twice its ink and looks like the head: 0 -> 1, with more contrast
     assert [(t.source, t.target) for t in traces] == [(1, 0)]
     assert traces[0].sure
@@ -133,6 +133,7 @@ def test_a_line_that_turns_round_a_label_box_corner_leaves_by_its_side():
     import numpy as np
 
     from flowpath.vision import connectors as C
+    from flowpath.vision import walk as W
 
     ink = np.zeros((120, 120), np.uint8)
     label = np.zeros((120, 120), np.int32)
@@ -143,7 +144,7 @@ def test_a_line_that_turns_round_a_label_box_corner_leaves_by_its_side():
     ink[55, 38] = 1  # one antialiased pixel of the box's rim
     maps = C._Maps(ink=ink, zone=np.zeros_like(label), label=label, dist=np.zeros((120, 120), np.float32))
     maps.label_boxes = [(40, 40, 80, 80)]
-    out = C._label_exit(maps, 0, (74.0, 84.0), -math.pi / 2)
+    out = W._label_exit(maps, 0, (74.0, 84.0), -math.pi / 2)
     assert out is not None
     (x, y), heading = out
     assert 80 <= x <= 83 and 66 <= y <= 69
