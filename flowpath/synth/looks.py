@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import json
 import random
-from collections import deque
 from dataclasses import dataclass, field
 
 from flowpath.errors import InputError
+from flowpath.synth.edges import LINKS
 from flowpath.vision.image import relative_luminance as image_luminance
-from graphsolvers.graph import Edge, Graph
 
 __all__ = [
     "FACTORS",
@@ -41,12 +40,10 @@ __all__ = [
     "GraphSeed",
     "Look",
     "ThemeColours",
-    "add_crossings",
     "mermaid_init",
     "random_look",
     "relative_luminance",
     "scale_band",
-    "set_links",
     "small_height",
     "wcag_contrast",
 ]
@@ -157,9 +154,6 @@ GRAPHVIZ_ARROWHEADS = ("normal", "empty", "open", "vee")
 """Graphviz ``arrowhead=`` per chart (Graphviz draws ``open`` like ``vee``, the older name)."""
 GRAPHVIZ_DOTTED = ("dashed", "dotted")
 """Graphviz ``style=`` of Mermaid's dotted links, per chart."""
-LINKS = ("solid", "dotted", "thick", "mixed")
-"""Link style per chart; ``mixed`` draws each edge solid, dotted or thick at random."""
-_LINK_OPS = {"dotted": "-.->", "thick": "==>"}
 
 SCALE_RANGE = (0.5, 1.5)
 """Zoo render scale (Mermaid ``png(scale=…)``; Graphviz dpi = 96 × scale)."""
@@ -534,81 +528,6 @@ def mermaid_init(look: Look) -> str:
         init["themeVariables"] = dict(look.colours)
     init["flowchart"] = {"curve": look.routing}
     return "%%{init: " + json.dumps(init) + "}%%"
-
-
-def set_links(graph: Graph, links: str, rng: random.Random) -> Graph:
-    """``graph`` with each edge's ``attrs["link"]`` set for the link style (``-.->`` dotted, ``==>`` thick).
-
-    Raises
-    ------
-    InputError
-        If ``links`` is not one of :data:`LINKS`.
-
-    Examples
-    --------
-    >>> from graphsolvers.graph import Node
-    >>> g = Graph(nodes=[Node(id="A"), Node(id="B")], edges=[Edge(source="A", target="B")])
-    >>> set_links(g, "thick", random.Random(0)).edges[0].attrs
-    {'link': '==>'}
-    """
-    if links not in LINKS:
-        raise InputError(f"unknown link style {links!r}; choose from {', '.join(LINKS)}")
-    edges = []
-    for e in graph.edges:
-        kind = rng.choice(("solid", "dotted", "thick")) if links == "mixed" else links
-        attrs = {k: v for k, v in e.attrs.items() if k != "link"}
-        if kind in _LINK_OPS:
-            attrs["link"] = _LINK_OPS[kind]
-        edges.append(e.model_copy(update={"attrs": attrs}))
-    return graph.model_copy(update={"edges": edges})
-
-
-def add_crossings(graph: Graph, n: int, rng: random.Random) -> tuple[Graph, int]:
-    """``graph`` with up to ``n`` extra unlabelled edges between non-adjacent nodes at least two ranks
-    apart (rank: steps from the first node), so connectors cross; returns the graph and how many were added.
-
-    Ends never get an outgoing extra edge, the first node never an incoming one.
-
-    Examples
-    --------
-    >>> from graphsolvers.graph import Node
-    >>> g = Graph(nodes=[Node(id=c) for c in "ABCD"], edges=[Edge(source=a, target=b) for a, b in ("AB", "BC", "CD")])
-    >>> g2, added = add_crossings(g, 2, random.Random(0))
-    >>> added, sorted((e.source, e.target) for e in g2.edges[3:])
-    (2, [('A', 'C'), ('B', 'D')])
-    """
-    if n <= 0 or not graph.nodes:
-        return graph, 0
-    start = graph.nodes[0].id
-    rank = {start: 0}
-    queue = deque([start])
-    succ: dict[str, list[str]] = {}
-    for e in graph.edges:
-        succ.setdefault(e.source, []).append(e.target)
-    while queue:
-        u = queue.popleft()
-        for v in succ.get(u, []):
-            if v not in rank:
-                rank[v] = rank[u] + 1
-                queue.append(v)
-    adjacent = {(e.source, e.target) for e in graph.edges} | {(e.target, e.source) for e in graph.edges}
-    kinds = {nd.id: nd.kind for nd in graph.nodes}
-    pairs = [
-        (u, v)
-        for u in rank
-        for v in rank
-        if abs(rank[u] - rank[v]) >= 2 and (u, v) not in adjacent and kinds[u] != "end" and v != start
-    ]
-    rng.shuffle(pairs)
-    extra: list[Edge] = []
-    for u, v in pairs:
-        if len(extra) == n:
-            break
-        if (u, v) in adjacent:
-            continue
-        extra.append(Edge(source=u, target=v))
-        adjacent |= {(u, v), (v, u)}
-    return graph.model_copy(update={"edges": [*graph.edges, *extra]}), len(extra)
 
 
 def graphviz_rankdir(direction: str) -> str:

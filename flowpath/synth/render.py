@@ -14,6 +14,7 @@ import numpy as np
 
 from flowpath.errors import InputError
 from flowpath.synth.degrade import DEGRADATIONS, degrade
+from flowpath.synth.edges import add_crossings, set_links
 from flowpath.synth.generator import random_flowchart
 from flowpath.synth.graphviz import DotStyle, dot_available, graphviz_height, render_graphviz
 from flowpath.synth.looks import (
@@ -24,11 +25,9 @@ from flowpath.synth.looks import (
     MILD_RANGES,
     GraphSeed,
     Look,
-    add_crossings,
     graphviz_rankdir,
     mermaid_init,
     random_look,
-    set_links,
     small_height,
 )
 from flowpath.synth.svg import svg_node_boxes

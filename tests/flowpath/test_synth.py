@@ -14,16 +14,15 @@ import pytest
 from flowpath.bench.parse_eval import evaluate, load_charts, summarise
 from flowpath.errors import InputError
 from flowpath.synth import degrade, random_flowchart, render_chart, write_dataset
+from flowpath.synth.edges import add_crossings, set_links
 from flowpath.synth.looks import (
     FACTORS,
     MILD_RANGES,
     MIN_CONNECTOR_CONTRAST,
     MIN_TEXT_CONTRAST,
     PAGES,
-    add_crossings,
     random_look,
     relative_luminance,
-    set_links,
     wcag_contrast,
 )
 from flowpath.vision import parse_image
