@@ -14,7 +14,8 @@ from flowpath.vision.connectors import Trace, build_maps, find_contacts, settle_
 from flowpath.vision.image import MAX_PIXELS, load_image
 from flowpath.vision.labels import has_border, hugs_text, label_label_fills, text_at_sides, unlabel_node_fills
 from flowpath.vision.ocr import border_margin, erode, join_lines, line_crop, read_lines, text_lines
-from flowpath.vision.regions import MIN_STROKE, Region, analyse_scene, find_regions
+from flowpath.vision.regions import Region, find_regions
+from flowpath.vision.scene import MIN_STROKE, analyse_scene
 from flowpath.vision.shapes import SHAPE_KIND, classify_shape
 from flowpath.vision.words import complete_clipped, correct_misread, mend_branch_labels
 from graphsolvers.graph import Edge, Graph, Node
@@ -64,7 +65,7 @@ def parse_image(
     Notes
     -----
     Any page colour and polarity: ink is colour distance from the page (the commonest edge colour),
-    beyond a tolerance set from the page (:func:`~flowpath.vision.regions.page_tolerance`) and its
+    beyond a tolerance set from the page (:func:`~flowpath.vision.scene.page_tolerance`) and its
     noise. A chart whose text lines are under :data:`MIN_LINE_HEIGHT` pixels is parsed enlarged to
     :data:`TARGET_LINE_HEIGHT` (at most :data:`MAX_UPSCALE` times and :data:`MAX_ENLARGED_PIXELS`),
     and one in which no shape is found at all, enlarged to :data:`RETRY_SIDE` on its shorter side;
@@ -214,7 +215,7 @@ def _enlargement(img: np.ndarray, wanted: float) -> float:
 def _parse_enlarged(img: np.ndarray, name: str, factor: float, *, ocr: bool) -> Graph:
     """The graph of ``img`` parsed ``factor`` times enlarged (bilinear), in ``img``'s pixels.
 
-    Its stroke is taken to be at least :data:`~flowpath.vision.regions.MIN_STROKE` enlarged: JPEG
+    Its stroke is taken to be at least :data:`~flowpath.vision.scene.MIN_STROKE` enlarged: JPEG
     ringing, enlarged, leaves ragged line edges that measure thinner than the lines.
     """
     big = cv2.resize(img, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)

@@ -100,7 +100,7 @@ def test_node_without_readable_text_has_empty_text_and_a_warning(caplog):
 
 
 def test_stroke_width_reads_columns_when_connectors_all_run_across():
-    from flowpath.vision.regions import _common_run, _stroke_width
+    from flowpath.vision.scene import _common_run, _stroke_width
 
     fg = np.zeros((240, 600), np.uint8)
     for y in (40, 120, 200):
@@ -275,7 +275,7 @@ def test_pale_fills_under_noise_stay_whole():
     """Mermaid's default theme fills shapes a pale lavender only 16 levels off the white page; sensor noise
     then drops half the fill into the background, and a box breaks into pieces unless the foreground is
     smoothed harder, as it is when it comes out speckled with pinholes."""
-    from flowpath.vision.regions import _speckle, analyse_scene
+    from flowpath.vision.scene import _speckle, analyse_scene
 
     lavender, purple = (255, 236, 236), (219, 112, 147)
     img = np.full((420, 360, 3), 255, np.uint8)
