@@ -61,9 +61,7 @@ def unlabel_node_fills(
     ref = [
         fills[i]
         for i in unbordered
-        if not regions[i].is_label
-        and regions[i].bbox[3] - regions[i].bbox[1] >= REFERENCE_HEIGHT * line_h
-        and classify_shape(regions[i].mask) in NODE_ONLY_SHAPES
+        if not regions[i].is_label and _tall(regions[i], line_h) and classify_shape(regions[i].mask) in NODE_ONLY_SHAPES
     ]
     if not ref:
         return
@@ -71,8 +69,7 @@ def unlabel_node_fills(
         r = regions[i]
         if not r.is_label or not lines:
             continue
-        side = min(min(b[0] for b in lines) - r.bbox[0], r.bbox[2] - max(b[2] for b in lines))
-        if _fill_gap(fills[i], ref) <= FILL_MATCH and side > LABEL_SIDE_PAD * line_h:
+        if _fill_gap(fills[i], ref) <= FILL_MATCH and _side_room(r, lines) > LABEL_SIDE_PAD * line_h:
             r.is_label = False
 
 
@@ -91,16 +88,13 @@ def label_label_fills(
     node_fills = [
         fills[i]
         for i, r in enumerate(regions)
-        if not r.is_label
-        and r.filled
-        and fills.get(i) is not None
-        and r.bbox[3] - r.bbox[1] >= REFERENCE_HEIGHT * line_h
+        if not r.is_label and r.filled and fills.get(i) is not None and _tall(r, line_h)
     ]
     if not label_fills or not node_fills:  # nothing shows how this chart fills its nodes
         return
     for i in unbordered:
         r = regions[i]
-        if r.is_label or r.bbox[3] - r.bbox[1] >= REFERENCE_HEIGHT * line_h:
+        if r.is_label or _tall(r, line_h):
             continue
         if _fill_gap(fills[i], label_fills) <= FILL_MATCH and _fill_gap(fills[i], node_fills) > FILL_MATCH:
             r.is_label = True
@@ -133,10 +127,17 @@ def text_at_sides(r: Region, stroke: int) -> bool:
     """Whether the text read inside ``r``'s border margin reaches within that margin of its left or
     right side (:func:`~flowpath.vision.ocr.border_margin`, the erosion's width: a little more than
     it removes, to allow for antialiasing)."""
-    margin = border_margin(stroke)
-    return bool(r.lines) and (
-        min(b[0] for b in r.lines) - r.bbox[0] <= margin or r.bbox[2] - max(b[2] for b in r.lines) <= margin
-    )
+    return bool(r.lines) and _side_room(r, r.lines) <= border_margin(stroke)
+
+
+def _side_room(r: Region, lines: list[tuple[int, int, int, int]]) -> int:
+    """Pixels between ``r``'s nearer side (left or right) and the text ``lines`` (boxes, image pixels)."""
+    return min(min(b[0] for b in lines) - r.bbox[0], r.bbox[2] - max(b[2] for b in lines))
+
+
+def _tall(r: Region, line_h: float) -> bool:
+    """Whether ``r`` is taller than any one-line label box (:data:`REFERENCE_HEIGHT` line heights)."""
+    return r.height >= REFERENCE_HEIGHT * line_h
 
 
 HUG = 1.45

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["heading_ring", "turn", "walk_from"]
 
-logger = logging.getLogger("flowpath.vision.connectors")
+logger = logging.getLogger(__name__)
 
 
 def turn(a: float | np.ndarray, b: float | np.ndarray) -> float | np.ndarray:
