@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from flowpath.cli.common import ocr_checked
 from flowpath.errors import InputError
 from graphsolvers import safe_json
-from graphsolvers.cli_support import EXIT_USAGE, add_command
+from graphsolvers.cli_support import add_command
 
 __all__ = ["format_tool", "register"]
 
@@ -18,7 +17,7 @@ __all__ = ["format_tool", "register"]
 def register(sub) -> None:
     tools = add_command(
         sub,
-        "tools",
+        name="tools",
         help="list or call the typed agent tools",
         description="The typed tools an agent can call (also as LangChain tools: flowpath.tools.as_langchain_tools, "
         "and over MCP: flowpath mcp). One CLI call is one process, so graph handles do not carry over between "
@@ -26,7 +25,6 @@ def register(sub) -> None:
         epilog="Examples:\n  flowpath tools list\n  flowpath tools call shortest_path --args "
         '\'{"graph": "flowchart TD\\n A --> B --> C", "source": "A", "target": "C"}\'',
     )
-    tools.set_defaults(func=lambda args: _usage(tools))
     tsub = tools.add_subparsers(title="tool commands", metavar="COMMAND")
     tlist = tsub.add_parser("list", help="every tool with its argument schema")
     tlist.add_argument("--json", action="store_true", help="print the tools and their JSON schemas as JSON")
@@ -38,15 +36,7 @@ def register(sub) -> None:
     )
     _add_session_options(tcall)
     tcall.set_defaults(func=ocr_checked(_tools_call))
-    mcp = sub.add_parser(
-        "mcp",
-        help="serve the tools over the Model Context Protocol (stdio)",
-        description="Serve every tool of `flowpath tools list` to an MCP client over stdin/stdout. Graph handles "
-        "returned by load_graph / parse_flowchart stay valid for the life of the server. The client may name only "
-        "files under --root (docs/security.md). Logs go to stderr.",
-    )
-    _add_session_options(mcp, store=True)
-    mcp.set_defaults(func=ocr_checked(_mcp))
+    _add_session_options(add_command(sub, _mcp), store=True)
 
 
 def _add_session_options(parser: argparse.ArgumentParser, *, store: bool = False) -> None:
@@ -84,11 +74,6 @@ def _session(args: argparse.Namespace):
     if args.max_arg_bytes < 1 or store_bytes < 1:
         raise InputError("--max-arg-bytes and --store-bytes must be positive")
     return ToolSession(args.root, max_arg_bytes=args.max_arg_bytes, store_bytes=store_bytes)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return EXIT_USAGE
 
 
 def _tools_list(args: argparse.Namespace) -> int:
@@ -165,7 +150,14 @@ def _tools_call(args: argparse.Namespace) -> int:
     return 0
 
 
+@ocr_checked
 def _mcp(args: argparse.Namespace) -> int:
+    """serve the tools over the Model Context Protocol (stdio)
+
+    Serve every tool of `flowpath tools list` to an MCP client over stdin/stdout. Graph handles returned by
+    load_graph / parse_flowchart stay valid for the life of the server. The client may name only files under --root
+    (docs/security.md). Logs go to stderr.
+    """
     from flowpath.tools.mcp_server import serve
 
     serve(_session(args))
