@@ -131,12 +131,7 @@ def _tools_call(args: argparse.Namespace) -> int:
             text = Path(text[1:]).read_text(encoding="utf-8")
         except UnicodeDecodeError as e:
             raise InputError(f"--args {text}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    try:
-        tool_args = safe_json.loads(text)
-    except safe_json.JSONDepthError as e:
-        raise InputError(f"--args is {e}") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"--args is not valid JSON: {e}") from e
+    tool_args = safe_json.loads_or_raise(text, what="--args", error=InputError)
     if not isinstance(tool_args, dict):
         raise InputError(f"--args must be a JSON object of arguments, got {type(tool_args).__name__}")
     try:
