@@ -26,16 +26,14 @@ def register(sub) -> None:
         '\'{"graph": "flowchart TD\\n A --> B --> C", "source": "A", "target": "C"}\'',
     )
     tsub = tools.add_subparsers(title="tool commands", metavar="COMMAND")
-    tlist = tsub.add_parser("list", help="every tool with its argument schema")
+    tlist = add_command(tsub, _tools_list, name="list")
     tlist.add_argument("--json", action="store_true", help="print the tools and their JSON schemas as JSON")
-    tlist.set_defaults(func=_tools_list)
-    tcall = tsub.add_parser("call", help="run one tool and print its JSON result")
+    tcall = add_command(tsub, _tools_call, name="call")
     tcall.add_argument("name", help="tool name (see: flowpath tools list)")
     tcall.add_argument(
         "--args", default="{}", metavar="JSON", help="the arguments as a JSON object, or @FILE holding one (default {})"
     )
     _add_session_options(tcall)
-    tcall.set_defaults(func=ocr_checked(_tools_call))
     _add_session_options(add_command(sub, _mcp), store=True)
 
 
@@ -77,6 +75,7 @@ def _session(args: argparse.Namespace):
 
 
 def _tools_list(args: argparse.Namespace) -> int:
+    """every tool with its argument schema"""
     from flowpath.tools import list_tools
 
     tools = list_tools()
@@ -115,7 +114,9 @@ def _schema_type(prop: dict) -> str:
     )
 
 
+@ocr_checked
 def _tools_call(args: argparse.Namespace) -> int:
+    """run one tool and print its JSON result"""
     import logging
 
     from flowpath.errors import FlowpathError
