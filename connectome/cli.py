@@ -7,7 +7,7 @@ import json
 import sys
 
 from connectome.errors import ParameterError
-from graphsolvers.cli_support import check_output, command_parser, options, run_cli
+from graphsolvers.cli_support import add_command, check_output, command_parser, options, run_cli
 
 
 def _rank(text: str) -> int | str:
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  connectome bench planted",
     )
 
-    run = sub.add_parser("run", help="run the pipeline on recordings and write result.json + figures")
+    run = add_command(sub, _run)
     run.add_argument("data", help=".npz / .h5 recordings, or a flavell2023 folder")
     run.add_argument("--window", type=_seconds, default=30.0, help="window length, seconds (default 30)")
     run.add_argument("--stride", type=_seconds, default=10.0, help="window step, seconds (default 10)")
@@ -60,9 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-rank", type=int, default=8, help="largest rank tried by --rank auto (default 8)")
     run.add_argument("--trace", default="trace_array", help="trace version for flavell2023 folders")
     run.add_argument("--min-animals", type=int, default=1, help="flavell2023: keep neurons named in >= N animals")
-    run.set_defaults(func=_run)
 
-    synth = sub.add_parser("synth", help="write synthetic recordings with planted dynamic communities (.npz)")
+    synth = add_command(sub, _synth)
     synth.add_argument("output")
     synth.add_argument("--neurons", type=int, default=45)
     synth.add_argument("--animals", type=int, default=4)
@@ -70,12 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--groups", type=int, default=3)
     synth.add_argument("--noise", type=float, default=0.15)
     synth.add_argument("--seed", type=int, default=0)
-    synth.set_defaults(func=_synth)
 
-    bench = sub.add_parser(
-        "bench",
-        help="benchmarks: ntf (vs tensorly), sbm (time vs size), planted (NMI vs mu; dynamic regimes and SNR sweep)",
-    )
+    bench = add_command(sub, _bench)
     bench.add_argument("which", choices=["ntf", "sbm", "planted", "all"])
     bench.add_argument("--quick", action="store_true", help="small sizes only")
     bench.add_argument("--real", help="also benchmark NTF on the tensor of these recordings")
@@ -93,11 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--sweep-seeds", type=_seeds, default=None, help="planted: seeds of the SNR sweep (default --seeds)"
     )
     bench.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    bench.set_defaults(func=_bench)
     return parser
 
 
 def _run(args: argparse.Namespace) -> int:
+    """run the pipeline on recordings and write result.json + figures"""
     from pathlib import Path
 
     from tqdm import tqdm
@@ -159,6 +154,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
+    """write synthetic recordings with planted dynamic communities (.npz)"""
     from connectome.io import save_recordings
     from connectome.synthetic import planted_dynamic_recordings
 
@@ -197,6 +193,7 @@ def _size(text: str) -> tuple[int, int, int]:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    """benchmarks: ntf (vs tensorly), sbm (time vs size), planted (NMI vs mu; dynamic regimes and SNR sweep)"""
     from connectome import bench
 
     out: dict[str, list[dict]] = {}

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from graphsolvers.cli_support import check_output, command_parser, options, run_cli, write_atomic
+from graphsolvers.cli_support import add_command, check_output, command_parser, options, run_cli, write_atomic
 from graphsolvers.errors import ToolkitError
 from graphsolvers.graph import Graph
 from graphsolvers.io import dumps_graph, guess_format, loads_graph, read_source
@@ -21,32 +21,19 @@ def build_parser() -> argparse.ArgumentParser:
         "  graphsolvers bench --sizes 1024 4096 --json bench.json",
     )
 
-    convert = sub.add_parser(
-        "convert",
-        help="convert a graph between JSON and Mermaid",
-        description="Read a graph (JSON or Mermaid flowchart) and write it in the other format. "
-        "The input format comes from the suffix (.json, .mmd, .mermaid) or, for '-', from the content.",
-    )
+    convert = add_command(sub, _convert)
     convert.add_argument("input", help="graph file, or - for stdin")
     convert.add_argument("--from", dest="src", choices=["json", "mermaid"], help="input format (default: guessed)")
     convert.add_argument("--to", dest="dst", choices=["json", "mermaid"], help="output format (default: the other one)")
     convert.add_argument("-o", "--output", help="write here (atomically) instead of stdout")
-    convert.set_defaults(func=_convert)
-
-    schema = sub.add_parser("schema", help="print the JSON schema of the graph document")
-    schema.set_defaults(func=_schema)
+    add_command(sub, _schema)
     _add_cgs_commands(sub)
     return parser
 
 
 def _add_cgs_commands(sub: argparse._SubParsersAction) -> None:
     tasks = ["gvi", "porous"]
-    train = sub.add_parser(
-        "train",
-        help="train a Convergent Graph Solver (or a baseline) on a task",
-        description="Train on generated graphs (seed S), keep the best state on validation graphs (seed S+1) "
-        "and write TASK_MODEL.pt into --output-dir. Held-out evaluation graphs are never used.",
-    )
+    train = add_command(sub, _train)
     train.add_argument("task", choices=tasks)
     train.add_argument("--model", choices=["cgs", "ignn", "gnn", "all"], default="cgs", help="default: cgs")
     train.add_argument("--steps", type=_positive_int, default=2000, help="most optimisation steps (default 2000)")
@@ -64,14 +51,8 @@ def _add_cgs_commands(sub: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--output-dir", default=".", help="folder for TASK_MODEL.pt (default: .)")
     _add_device(train)
-    train.set_defaults(func=_train)
 
-    ev = sub.add_parser(
-        "eval",
-        help="evaluate a checkpoint (and the committed baselines and exact solver) on held-out graphs",
-        description="Metrics on held-out generated graphs: gvi -> policy_accuracy, value_mape (percent); "
-        "porous -> mse (normalised pressure), also on 200-500-pore networks (mse_large).",
-    )
+    ev = add_command(sub, _eval)
     ev.add_argument("task", choices=tasks)
     ev.add_argument("checkpoint", nargs="?", help="checkpoint file (default: the committed CGS checkpoint)")
     ev.add_argument("--n-graphs", type=_positive_int, default=200, help="held-out graphs per split (default 200)")
@@ -79,14 +60,8 @@ def _add_cgs_commands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--no-baselines", action="store_true", help="skip the committed IGNN / stacked-GNN baselines")
     ev.add_argument("--json", dest="json_out", help="also write the metrics as JSON here (atomically)")
     _add_device(ev)
-    ev.set_defaults(func=_eval)
 
-    bench = sub.add_parser(
-        "bench",
-        help="time and memory of the sparse CGS layer vs the dense formulation",
-        description="Forward+backward time and peak memory against graph size (mean degree 6, M heads); "
-        "the dense M x N x N formulation only up to --dense-max nodes. Each row runs in a fresh process.",
-    )
+    bench = add_command(sub, _bench)
     bench.add_argument("--sizes", type=_positive_int, nargs="+", help="node counts (default 1024 ... 1048576)")
     bench.add_argument("--dense-max", type=int, default=4096, help="largest n for the dense reference (default 4096)")
     bench.add_argument("--heads", type=_positive_int, default=16, help="M (default 16)")
@@ -94,7 +69,6 @@ def _add_cgs_commands(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--timeout", type=float, default=900.0, help="seconds per row (default 900)")
     bench.add_argument("--json", dest="json_out", help="also write the rows as JSON here (atomically)")
     _add_device(bench)
-    bench.set_defaults(func=_bench)
 
 
 def _add_device(parser: argparse.ArgumentParser) -> None:
@@ -137,6 +111,11 @@ def _setup_torch(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    """train a Convergent Graph Solver (or a baseline) on a task
+
+    Train on generated graphs (seed S), keep the best state on validation graphs (seed S+1) and write TASK_MODEL.pt
+    into --output-dir. Held-out evaluation graphs are never used.
+    """
     from pathlib import Path
 
     from tqdm import tqdm
@@ -170,6 +149,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    """evaluate a checkpoint (and the committed baselines and exact solver) on held-out graphs
+
+    Metrics on held-out generated graphs: gvi -> policy_accuracy, value_mape (percent); porous -> mse (normalised
+    pressure), also on 200-500-pore networks (mse_large).
+    """
     from graphsolvers.cgs.training import EVAL_SEED, default_checkpoint, evaluate_task, load_checkpoint
 
     if args.json_out:
@@ -212,6 +196,11 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    """time and memory of the sparse CGS layer vs the dense formulation
+
+    Forward+backward time and peak memory against graph size (mean degree 6, M heads); the dense M x N x N
+    formulation only up to --dense-max nodes. Each row runs in a fresh process.
+    """
     from graphsolvers.cgs.bench import DEFAULT_SIZES, format_table, run_bench
 
     if args.json_out:
@@ -232,6 +221,11 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    """convert a graph between JSON and Mermaid
+
+    Read a graph (JSON or Mermaid flowchart) and write it in the other format. The input format comes from the
+    suffix (.json, .mmd, .mermaid) or, for '-', from the content.
+    """
     if args.output:
         check_output(args.output, flag="--output", inputs=[] if args.input == "-" else [args.input])
     text = read_source(args.input)
@@ -247,6 +241,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
+    """print the JSON schema of the graph document"""
     print(json.dumps(Graph.model_json_schema(), indent=2))
     return 0
 

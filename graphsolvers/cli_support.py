@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import inspect
 import logging
 import os
 import shutil
@@ -105,9 +107,71 @@ def command_parser(prog: str, *, description: str, epilog: str) -> tuple[argpars
     return parser, parser.add_subparsers(title="commands", metavar="COMMAND")
 
 
-def add_command(sub: Any, name: str, *, help: str, description: str, epilog: str | None = None) -> Any:
-    """A sub-command parser whose description wraps and whose epilog (examples) keeps its line breaks."""
-    return sub.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=HelpFormatter)
+def add_command(
+    sub: Any,
+    func: Callable[[argparse.Namespace], int | None] | None = None,
+    *,
+    name: str | None = None,
+    help: str | None = None,
+    description: str | None = None,
+    epilog: str | None = None,
+) -> Any:
+    """A sub-command that runs ``func``, named and described by ``func`` itself unless told otherwise.
+
+    One source for a command's words, as for the graph tools: the name is the function's without its leading
+    underscore, ``_`` read as ``-`` (``_eval_parse`` is ``eval-parse``); the docstring's first paragraph is the
+    one-line help in the command list, its other paragraphs the description (each paragraph one line, which the
+    help formatter wraps). A command without ``func`` only holds sub-commands: run bare, it prints its help to
+    stderr and exits with :data:`EXIT_USAGE`.
+
+    Parameters
+    ----------
+    sub : argparse sub-parsers
+        Where to add the command (:func:`command_parser`'s second value).
+    func : callable, optional
+        ``args -> int | None``, the command's handler (``set_defaults(func=...)``).
+    name, help, description : str, optional
+        Instead of what ``func`` says (``name`` and ``help`` are required without ``func``); a ``description``
+        given here keeps its line breaks (a table, say).
+    epilog : str, optional
+        Examples, printed after the options with their line breaks.
+
+    Examples
+    --------
+    >>> def _eval_parse(args):
+    ...     '''score the parser
+    ...
+    ...     Parse every chart and
+    ...     score it.
+    ...     '''
+    >>> parser, sub = command_parser("tool", description="Does things.", epilog="Example: tool eval-parse")
+    >>> command = add_command(sub, _eval_parse)
+    >>> command.prog, command.description, parser.parse_args(["eval-parse"]).func is _eval_parse
+    ('tool eval-parse', 'Parse every chart and score it.', True)
+    """
+    doc = _docstring_paragraphs(func)
+    if func is not None and name is None:
+        name = func.__name__.lstrip("_").replace("_", "-")
+    parser = sub.add_parser(
+        name,
+        help=doc[0] if help is None and doc else help,
+        description=("\n\n".join(doc[1:]) or None) if description is None else description,
+        epilog=epilog,
+        formatter_class=HelpFormatter,
+    )
+    parser.set_defaults(func=func or functools.partial(_print_help, parser))
+    return parser
+
+
+def _docstring_paragraphs(func: Callable | None) -> list[str]:
+    """The paragraphs of ``func``'s docstring, each joined into one line."""
+    text = inspect.getdoc(func) if func is not None else None
+    return [" ".join(p.split()) for p in (text or "").split("\n\n") if p.strip()]
+
+
+def _print_help(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
 
 
 def options(args: argparse.Namespace, *names: str, prefix: str = "") -> dict[str, Any]:

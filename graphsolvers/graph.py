@@ -23,7 +23,6 @@ True
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -220,13 +219,7 @@ class Graph(BaseModel):
         GraphValidationError
             If the text is not JSON, has another schema version, or breaks a model rule.
         """
-        try:
-            data = safe_json.loads(text)
-        except safe_json.JSONDepthError as e:
-            raise GraphValidationError(f"graph JSON is {e}") from None
-        except json.JSONDecodeError as e:
-            raise GraphValidationError(f"graph JSON is not valid JSON: {e}") from e
-        return cls.from_dict(data)
+        return cls.from_dict(safe_json.loads_or_raise(text, what="graph JSON", error=GraphValidationError))
 
     @classmethod
     def from_dict(cls, data: Any) -> Graph:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_DEPTH", "JSONDepthError", "JSONValueError", "loads"]
+__all__ = ["MAX_DEPTH", "JSONDepthError", "JSONValueError", "loads", "loads_or_raise"]
 
 MAX_DEPTH = 100
 """Deepest nesting of arrays and objects accepted; a graph document needs about 5."""
@@ -75,6 +76,41 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
         raise
     except ValueError as e:  # int("1" * 5000): "Exceeds the limit (4300 digits) for integer string conversion"
         raise JSONValueError(str(e).split(";")[0]) from None
+
+
+def loads_or_raise(text: str | bytes, *, what: str, error: Callable[[str], Exception]) -> Any:
+    """:func:`loads`, its refusal raised as the caller's own one-line ``error`` naming ``what`` was read.
+
+    Parameters
+    ----------
+    text : str or bytes
+        JSON from outside.
+    what : str
+        How the message names the text (``"--args"``, ``"graph JSON"``).
+    error : callable
+        The exception type (or factory) to raise, given the message.
+
+    Raises
+    ------
+    Exception
+        ``error("WHAT is nested deeper than ...")`` for too deep a text (no cause: the depth says it all),
+        ``error("WHAT is not valid JSON: ...")`` for any other refusal, from the decoding error.
+
+    Examples
+    --------
+    >>> loads_or_raise('{"a": 1}', what="--args", error=ValueError)
+    {'a': 1}
+    >>> loads_or_raise("{", what="--args", error=ValueError)
+    Traceback (most recent call last):
+    ...
+    ValueError: --args is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)
+    """
+    try:
+        return loads(text)
+    except JSONDepthError as e:
+        raise error(f"{what} is {e}") from None
+    except json.JSONDecodeError as e:
+        raise error(f"{what} is not valid JSON: {e}") from e
 
 
 def depth_exceeds(text: str, limit: int) -> bool:

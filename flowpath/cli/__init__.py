@@ -2,7 +2,9 @@
 library functions.
 
 A command group is a module with ``register(sub)`` (adds its sub-commands to the ``argparse`` sub-parsers); adding
-one is that module and one line in :data:`COMMAND_GROUPS`.
+one is that module and one line in :data:`COMMAND_GROUPS`. A command is its handler, ``_name(args) -> int``, added
+with :func:`~graphsolvers.cli_support.add_command`: the command's name comes from the handler's, its help line and
+description from the handler's docstring.
 """
 
 from __future__ import annotations

@@ -20,26 +20,15 @@ DEMO_OVERLAY = Path("flowpath_demo.png")
 
 
 def register(sub) -> None:
-    demo = add_command(
-        sub,
-        "demo",
-        help="run the main job on a committed sample chart",
-        description="Parse the committed sample flowchart image, attribute an answer about it, print the grounding "
-        "nodes and write a picture of them.",
-    )
+    demo = add_command(sub, _demo)
     demo.add_argument("--chart", type=Path, default=SAMPLE_CHART, help="chart image or graph file (default: sample)")
     demo.add_argument(
         "--overlay", type=Path, default=DEMO_OVERLAY, help=f"annotated picture to write (default: {DEMO_OVERLAY})"
     )
-    demo.set_defaults(func=ocr_checked(_demo))
 
     attribute = add_command(
         sub,
-        "attribute",
-        help="which nodes of a flowchart ground an answer",
-        description="Return the minimal set of flowchart nodes (ids, texts, regions) that ground ANSWER to "
-        "QUESTION, with the path between them and the agent's reasoning trace. CHART is a flowchart image "
-        "or a graph file (.mmd Mermaid, .json graph).",
+        _attribute,
         epilog='Example:\n  flowpath attribute chart.png -q "What if the payment fails?" -a "Email the customer" '
         "--overlay out.png",
     )
@@ -49,10 +38,15 @@ def register(sub) -> None:
     attribute.add_argument("--json", action="store_true", help="print the full result as JSON")
     attribute.add_argument("--overlay", type=Path, help="write the chart image with attributed nodes highlighted")
     add_policy(attribute)
-    attribute.set_defaults(func=ocr_checked(_attribute))
 
 
+@ocr_checked
 def _demo(args: argparse.Namespace) -> int:
+    """run the main job on a committed sample chart
+
+    Parse the committed sample flowchart image, attribute an answer about it, print the grounding nodes and write a
+    picture of them.
+    """
     from flowpath.agent.graph import build_agent
 
     chart = load_chart(args.chart)
@@ -69,7 +63,14 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+@ocr_checked
 def _attribute(args: argparse.Namespace) -> int:
+    """which nodes of a flowchart ground an answer
+
+    Return the minimal set of flowchart nodes (ids, texts, regions) that ground ANSWER to QUESTION, with the path
+    between them and the agent's reasoning trace. CHART is a flowchart image or a graph file (.mmd Mermaid, .json
+    graph).
+    """
     chart = load_chart(args.chart)
     if args.overlay and not isinstance(chart, Path):
         raise InputError("--overlay needs a chart image, not a graph file")

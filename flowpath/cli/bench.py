@@ -21,12 +21,7 @@ DATA_HELP = "FollowTheFlow data/ folder (default: $FLOWEXPLAINBENCH_DIR)"
 def register(sub) -> None:
     bench = add_command(
         sub,
-        "bench",
-        help="score attribution on FlowExplainBench",
-        description="Run the agent and two baselines (lexical overlap, embedding top-k) over FlowExplainBench and "
-        "report micro precision/recall/F1 overall, by domain and by question type. Empty predictions count as "
-        "misses. The benchmark comes from the public FollowTheFlow repository (its data/ folder), accepted "
-        "unchanged.",
+        _bench,
         epilog="Example:\n  flowpath bench --data ../shared/flowexplainbench/dev --graph-source mermaid "
         "--report report.md",
     )
@@ -63,15 +58,10 @@ def register(sub) -> None:
         help="which reference answer to attribute: a1 (default) or its paraphrases a2 / a3, a check that "
         "the agent does not hang on one wording",
     )
-    bench.set_defaults(func=ocr_checked(_bench))
 
     train = add_command(
         sub,
-        "train-scorer",
-        help="train the learned policy's node scorer",
-        description="Train the node-relevance scorer of the learned policy on a FlowExplainBench folder (Mermaid "
-        "graphs; every content question once with each of its reference answers a1/a2/a3), report its "
-        "chart-split cross-validated F1 on content questions (answer a1), and write the weights.",
+        _train_scorer,
         epilog="Reproduce the committed weights:\n  flowpath train-scorer --data ../shared/flowexplainbench/dev",
     )
     train.add_argument("--data", type=Path, help=DATA_HELP)
@@ -87,10 +77,16 @@ def register(sub) -> None:
     )
     train.add_argument("--seed", type=int, default=0, help="seed for the folds, the trees and the nets (default 0)")
     train.add_argument("--out", type=Path, help="weights file (default: the committed flowpath/agent/weights/…)")
-    train.set_defaults(func=_train_scorer)
 
 
+@ocr_checked
 def _bench(args: argparse.Namespace) -> int:
+    """score attribution on FlowExplainBench
+
+    Run the agent and two baselines (lexical overlap, embedding top-k) over FlowExplainBench and report micro
+    precision/recall/F1 overall, by domain and by question type. Empty predictions count as misses. The benchmark
+    comes from the public FollowTheFlow repository (its data/ folder), accepted unchanged.
+    """
     from functools import partial
 
     from tqdm import tqdm
@@ -154,6 +150,12 @@ def _check_bench_outputs(args: argparse.Namespace, folder: Path) -> Path | None:
 
 
 def _train_scorer(args: argparse.Namespace) -> int:
+    """train the learned policy's node scorer
+
+    Train the node-relevance scorer of the learned policy on a FlowExplainBench folder (Mermaid graphs; every
+    content question once with each of its reference answers a1/a2/a3), report its chart-split cross-validated F1
+    on content questions (answer a1), and write the weights.
+    """
     from tqdm import tqdm
 
     from flowpath.agent.embed import get_embedder

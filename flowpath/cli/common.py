@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -114,8 +115,10 @@ def format_result(result) -> str:
 
 
 def ocr_checked(func: Callable[[argparse.Namespace], int | None]) -> Callable[[argparse.Namespace], int | None]:
-    """``func`` preceded by a check of FLOWPATH_OCR_MODEL, so a bad value fails before any work starts."""
+    """``func`` preceded by a check of FLOWPATH_OCR_MODEL, so a bad value fails before any work starts (a decorator
+    of command handlers; the name and docstring stay ``func``'s, which :func:`add_command` reads)."""
 
+    @functools.wraps(func)
     def checked(args: argparse.Namespace) -> int | None:
         from flowpath.vision.ocr_model import ocr_precision
 

@@ -17,26 +17,15 @@ __all__ = ["register"]
 
 
 def register(sub) -> None:
-    parse = add_command(
-        sub,
-        "parse",
-        help="read flowchart images into graphs",
-        description="Parse flowchart images (PNG/JPEG/WebP/BMP) into the shared graph model. Prints one JSON line "
-        'per image in input order: {"image": PATH, "graph": GRAPH} or {"image": PATH, "error": MESSAGE}.',
-        epilog="Example:\n  flowpath parse chart.png --mermaid\n\n" + OCR_EPILOG,
-    )
+    parse = add_command(sub, _parse, epilog="Example:\n  flowpath parse chart.png --mermaid\n\n" + OCR_EPILOG)
     parse.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="flowchart image files")
     parse.add_argument("--jsonl", type=Path, metavar="OUT", help="write the JSON lines to OUT instead of stdout")
     parse.add_argument("--mermaid", action="store_true", help="print each graph as Mermaid instead of JSON")
     parse.add_argument("--overlay", type=Path, metavar="DIR", help="write each image with the parse drawn on it")
-    parse.set_defaults(func=ocr_checked(_parse))
 
     ev = add_command(
         sub,
-        "eval-parse",
-        help="score the image parser on charts with known graphs",
-        description="Parse every chart of a FlowExplainBench-layout folder (dataset.json, images/<key>/original.png "
-        "or chart.png, annotations.json) and score nodes, labels, edges and edge labels against the gold graphs.",
+        _eval_parse,
         epilog="Example:\n  flowpath eval-parse --data ../shared/flowexplainbench/dev --limit 80 --json\n\n"
         + OCR_EPILOG,
     )
@@ -50,12 +39,10 @@ def register(sub) -> None:
     )
     ev.add_argument("--report", type=Path, metavar="DIR", help="write report.md, scores.jsonl and overlays here")
     ev.add_argument("--json", action="store_true", help="print the summary as JSON")
-    ev.set_defaults(func=ocr_checked(_eval_parse))
 
     syn = add_command(
         sub,
-        "synth",
-        help="generate random rendered flowcharts with exact ground truth",
+        _synth,
         description="Write random flowcharts with their exact graphs and node boxes, in the layout eval-parse "
         "reads. --looks picks what they look like:\n"
         "  classic  mermaidx in 4 themes on their own page colour, TD/LR/BT/RL, scale 1-2, about 30% drawn by "
@@ -105,10 +92,15 @@ def register(sub) -> None:
         help="classic: fraction drawn by Graphviz dot (default 0.3); zoo/small: 0 leaves Graphviz out, any "
         "other value keeps the preset's share",
     )
-    syn.set_defaults(func=_synth)
 
 
+@ocr_checked
 def _parse(args: argparse.Namespace) -> int:
+    """read flowchart images into graphs
+
+    Parse flowchart images (PNG/JPEG/WebP/BMP) into the shared graph model. Prints one JSON line per image in input
+    order: {"image": PATH, "graph": GRAPH} or {"image": PATH, "error": MESSAGE}.
+    """
     import cv2
     from tqdm import tqdm
 
@@ -152,7 +144,13 @@ def _parse(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+@ocr_checked
 def _eval_parse(args: argparse.Namespace) -> int:
+    """score the image parser on charts with known graphs
+
+    Parse every chart of a FlowExplainBench-layout folder (dataset.json, images/<key>/original.png or chart.png,
+    annotations.json) and score nodes, labels, edges and edge labels against the gold graphs.
+    """
     from tqdm import tqdm
 
     from flowpath.bench.parse_eval import evaluate, load_charts, look_text, summarise
@@ -192,6 +190,7 @@ def _eval_parse(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
+    """generate random rendered flowcharts with exact ground truth"""  # the description: the table in register()
     from tqdm import tqdm
 
     from flowpath.synth import DEGRADATIONS, write_dataset

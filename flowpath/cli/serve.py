@@ -18,20 +18,22 @@ MAX_PORT = 65535
 def register(sub) -> None:
     serve = add_command(
         sub,
-        "serve",
-        help="the web page and the HTTP API (FastAPI on uvicorn)",
-        description="Serve the attribution page at / and the HTTP API under /v1 (docs/serve.md; OpenAPI at "
-        "/openapi.json). File arguments of /v1/tools and the `graph` field must lie under --root.",
+        _serve,
         epilog="Example:\n  flowpath serve --port 8000 --workers 2   then open http://127.0.0.1:8000/",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--root", type=Path, default=Path("."), metavar="DIR", help="the tool root (default: .)")
     serve.add_argument("--workers", type=int, default=1, metavar="N", help="processes that parse charts (default 1)")
-    serve.set_defaults(func=ocr_checked(_serve))
 
 
+@ocr_checked
 def _serve(args: argparse.Namespace) -> int:
+    """the web page and the HTTP API (FastAPI on uvicorn)
+
+    Serve the attribution page at / and the HTTP API under /v1 (docs/serve.md; OpenAPI at /openapi.json). File
+    arguments of /v1/tools and the `graph` field must lie under --root.
+    """
     from pydantic import ValidationError
 
     from flowpath.serve import ServeSettings, run_server  # without the web extra: one line naming it (run_cli)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from flowpath.cli.common import ocr_checked
 from flowpath.errors import InputError
 from graphsolvers import safe_json
-from graphsolvers.cli_support import EXIT_USAGE, add_command
+from graphsolvers.cli_support import add_command
 
 __all__ = ["format_tool", "register"]
 
@@ -18,7 +17,7 @@ __all__ = ["format_tool", "register"]
 def register(sub) -> None:
     tools = add_command(
         sub,
-        "tools",
+        name="tools",
         help="list or call the typed agent tools",
         description="The typed tools an agent can call (also as LangChain tools: flowpath.tools.as_langchain_tools, "
         "and over MCP: flowpath mcp). One CLI call is one process, so graph handles do not carry over between "
@@ -26,27 +25,16 @@ def register(sub) -> None:
         epilog="Examples:\n  flowpath tools list\n  flowpath tools call shortest_path --args "
         '\'{"graph": "flowchart TD\\n A --> B --> C", "source": "A", "target": "C"}\'',
     )
-    tools.set_defaults(func=lambda args: _usage(tools))
     tsub = tools.add_subparsers(title="tool commands", metavar="COMMAND")
-    tlist = tsub.add_parser("list", help="every tool with its argument schema")
+    tlist = add_command(tsub, _tools_list, name="list")
     tlist.add_argument("--json", action="store_true", help="print the tools and their JSON schemas as JSON")
-    tlist.set_defaults(func=_tools_list)
-    tcall = tsub.add_parser("call", help="run one tool and print its JSON result")
+    tcall = add_command(tsub, _tools_call, name="call")
     tcall.add_argument("name", help="tool name (see: flowpath tools list)")
     tcall.add_argument(
         "--args", default="{}", metavar="JSON", help="the arguments as a JSON object, or @FILE holding one (default {})"
     )
     _add_session_options(tcall)
-    tcall.set_defaults(func=ocr_checked(_tools_call))
-    mcp = sub.add_parser(
-        "mcp",
-        help="serve the tools over the Model Context Protocol (stdio)",
-        description="Serve every tool of `flowpath tools list` to an MCP client over stdin/stdout. Graph handles "
-        "returned by load_graph / parse_flowchart stay valid for the life of the server. The client may name only "
-        "files under --root (docs/security.md). Logs go to stderr.",
-    )
-    _add_session_options(mcp, store=True)
-    mcp.set_defaults(func=ocr_checked(_mcp))
+    _add_session_options(add_command(sub, _mcp), store=True)
 
 
 def _add_session_options(parser: argparse.ArgumentParser, *, store: bool = False) -> None:
@@ -86,12 +74,8 @@ def _session(args: argparse.Namespace):
     return ToolSession(args.root, max_arg_bytes=args.max_arg_bytes, store_bytes=store_bytes)
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return EXIT_USAGE
-
-
 def _tools_list(args: argparse.Namespace) -> int:
+    """every tool with its argument schema"""
     from flowpath.tools import list_tools
 
     tools = list_tools()
@@ -130,7 +114,9 @@ def _schema_type(prop: dict) -> str:
     )
 
 
+@ocr_checked
 def _tools_call(args: argparse.Namespace) -> int:
+    """run one tool and print its JSON result"""
     import logging
 
     from flowpath.errors import FlowpathError
@@ -146,12 +132,7 @@ def _tools_call(args: argparse.Namespace) -> int:
             text = Path(text[1:]).read_text(encoding="utf-8")
         except UnicodeDecodeError as e:
             raise InputError(f"--args {text}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    try:
-        tool_args = safe_json.loads(text)
-    except safe_json.JSONDepthError as e:
-        raise InputError(f"--args is {e}") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"--args is not valid JSON: {e}") from e
+    tool_args = safe_json.loads_or_raise(text, what="--args", error=InputError)
     if not isinstance(tool_args, dict):
         raise InputError(f"--args must be a JSON object of arguments, got {type(tool_args).__name__}")
     try:
@@ -165,7 +146,14 @@ def _tools_call(args: argparse.Namespace) -> int:
     return 0
 
 
+@ocr_checked
 def _mcp(args: argparse.Namespace) -> int:
+    """serve the tools over the Model Context Protocol (stdio)
+
+    Serve every tool of `flowpath tools list` to an MCP client over stdin/stdout. Graph handles returned by
+    load_graph / parse_flowchart stay valid for the life of the server. The client may name only files under --root
+    (docs/security.md). Logs go to stderr.
+    """
     from flowpath.tools.mcp_server import serve
 
     serve(_session(args))

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from graphsolvers.cli import main
+from graphsolvers.cli_support import EXIT_USAGE, add_command, command_parser
 from graphsolvers.graph import Graph
 from graphsolvers.mermaid import parse_mermaid
 
@@ -76,3 +80,43 @@ def test_write_atomic_gives_normal_permissions_and_leaves_no_temp(tmp_path) -> N
     assert out.read_bytes() == b"\x00\x01"
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
     assert [p.name for p in out.parent.iterdir()] == ["out.bin"]
+
+
+def _commands(parser: argparse.ArgumentParser, prog: str = "") -> Iterator[tuple[str, str | None]]:
+    """(the command's words, its help line) of every sub-command below ``parser``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                yield f"{prog} {name}".strip(), helps.get(name)
+                yield from _commands(sub, f"{prog} {name}")
+
+
+@pytest.mark.parametrize("cli", ["flowpath.cli", "graphsolvers.cli", "connectome.cli"])
+def test_every_command_has_a_help_line_from_its_handler(cli: str) -> None:
+    commands = dict(_commands(importlib.import_module(cli).build_parser()))
+    assert len(commands) >= 3
+    assert all(commands.values()), [name for name, text in commands.items() if not text]
+
+
+def test_add_command_reads_the_handler_and_a_bare_group_prints_its_help(capsys: pytest.CaptureFixture[str]) -> None:
+    def _make_table(args: argparse.Namespace) -> int:
+        """write a table
+
+        Write the table of the
+        input.
+
+        Second paragraph.
+        """
+        return 0
+
+    parser, sub = command_parser("tool", description="Does things.", epilog="Example: tool make-table")
+    table = add_command(sub, _make_table)
+    assert (table.prog, table.description) == ("tool make-table", "Write the table of the input.\n\nSecond paragraph.")
+    group = add_command(sub, name="group", help="a group", description="line one\n  line two")
+    group.add_subparsers().add_parser("inner")
+    assert "line one\n  line two" in group.format_help()  # a description given keeps its line breaks
+    assert "write a table" in parser.format_help()
+    args = parser.parse_args(["group"])
+    assert args.func(args) == EXIT_USAGE
+    assert capsys.readouterr().err.startswith("usage: tool group")
