@@ -9,14 +9,7 @@ Dyballa et al., "Learning dynamic representations of the functional connectome i
 networks", ICLR 2024).
 """
 
-from connectome.affinity import AffinityTensor, affinity_tensor
-from connectome.errors import ConnectomeError
-from connectome.io import Recordings, load_flavell2023, load_recordings, validate_recordings
-from connectome.leiden import leiden_communities
-from connectome.metrics import ari, nmi
-from connectome.ntf import NTFResult, ntf_hals, rank_selection
-from connectome.pipeline import DynamicConnectome, run_pipeline, write_outputs
-from connectome.sbm import fit_weighted_sbm, sbm_communities
+from graphsolvers.lazy import lazy_exports
 
 __all__ = [
     "AffinityTensor",
@@ -38,3 +31,28 @@ __all__ = [
     "validate_recordings",
     "write_outputs",
 ]
+
+# loaded on first use: the tool registry reads connectome.tools, which should not import torch and scipy
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "AffinityTensor": "affinity",
+        "affinity_tensor": "affinity",
+        "ConnectomeError": "errors",
+        "Recordings": "io",
+        "load_flavell2023": "io",
+        "load_recordings": "io",
+        "validate_recordings": "io",
+        "leiden_communities": "leiden",
+        "ari": "metrics",
+        "nmi": "metrics",
+        "NTFResult": "ntf",
+        "ntf_hals": "ntf",
+        "rank_selection": "ntf",
+        "DynamicConnectome": "pipeline",
+        "run_pipeline": "pipeline",
+        "write_outputs": "pipeline",
+        "fit_weighted_sbm": "sbm",
+        "sbm_communities": "sbm",
+    },
+)

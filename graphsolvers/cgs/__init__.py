@@ -8,7 +8,12 @@
 The solvers themselves live in :mod:`graphsolvers.fixedpoint`.
 """
 
-from graphsolvers.cgs.model import CGS, IGNN, StackedGNN
-from graphsolvers.cgs.tools import cgs_predict, cgs_solve
+from graphsolvers.lazy import lazy_exports
 
 __all__ = ["CGS", "IGNN", "StackedGNN", "cgs_predict", "cgs_solve"]
+
+# loaded on first use: the tool registry reads this package's tools, and a process that only lists or
+# calls tools (a parse worker, the CLI) should not pay for torch
+__getattr__ = lazy_exports(
+    __name__, {"CGS": "model", "IGNN": "model", "StackedGNN": "model", "cgs_predict": "tools", "cgs_solve": "tools"}
+)

@@ -16,7 +16,6 @@ import numpy as np
 from pydantic import Field
 
 from graphsolvers.errors import GraphValidationError
-from graphsolvers.fixedpoint.linear import solve_fixed_point
 from graphsolvers.graph import Graph
 from graphsolvers.security import resolve_under_root
 from graphsolvers.toolspec import GRAPH_REF_HELP, GraphRef, ToolArgs, ToolContext, ToolSpec, TrustedContext
@@ -77,6 +76,8 @@ def cgs_solve(args: CgsSolveArgs | dict[str, Any], context: ToolContext | None =
     >>> round(out["values"]["a"], 4), out["converged"]
     (1.3333, True)
     """
+    from graphsolvers.fixedpoint.linear import solve_fixed_point  # torch loads with a solve, not the registry
+
     a = CgsSolveArgs.coerce(_graph_as_json(args), error=GraphValidationError)
     graph = (context or TrustedContext()).graph(a.graph)
     res = solve_fixed_point(
